@@ -1,0 +1,356 @@
+"""LDIF exports (RFC 2849) as ``ldifde`` and ``ldapsearch`` write them.
+
+The reader is vectorised. Polars' streaming engine splits the file into lines on every core,
+cuts each line at its first ": ", numbers the records, and keeps only the lines the rules need;
+the few lines that need more care (folded lines, base64, ``attr:value`` without a space) are
+finished batch by batch. A million-object export is read in seconds, and anything that is not a
+plain content record (change records, URL values, broken base64, a line with no colon) is refused
+with its line number.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NoReturn
+
+import polars as pl
+
+from ..errors import SourceError
+from ..model import Entry
+from ..schema import BINARY_ATTRIBUTES
+from .base import BATCH_SCHEMA, Progress, no_progress
+
+BATCH_LINES = 400_000
+
+# Why each kind of line is refused.
+_MESSAGES = {
+    "nocolon": "expected 'attribute: value' but the line has no colon",
+    "badname": "'{attr}' is not a valid attribute name",
+    "url": "URL values ('{attr}:< file://...') are not supported: export with the values inline",
+    "change": "'changetype: {value}' is a change record; syncprep reads exports (content records) only",
+    "control": "'control:' lines belong to change records; syncprep reads exports (content records) only",
+    "b64": "broken base64 value for '{attr}'",
+    "orphan": "'{attr}:' appears before the first 'dn:' line",
+    "fold": "a continuation line (starting with a space) has no line to continue",
+    "text": "the base64 value of '{attr}' is not UTF-8 text",
+}
+
+# Lines read whatever the rules need, because they decide what a record is.
+_ALWAYS = ("dn", "changetype", "control")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9\-.]*(;[A-Za-z0-9\-=.]+)*$")
+_BASE64 = r"^[A-Za-z0-9+/]*={0,2}$"
+
+
+@dataclass(frozen=True, slots=True)
+class LdifSource:
+    """An LDIF file."""
+
+    path: Path
+    batch_lines: int = BATCH_LINES
+
+    @property
+    def name(self) -> str:
+        return str(self.path)
+
+    @property
+    def size(self) -> int | None:
+        """Estimated number of lines, for the progress bar."""
+        try:
+            total = os.path.getsize(self.path)
+            with open(self.path, "rb") as f:
+                sample = f.read(1 << 20)
+        except OSError:
+            return None
+        return max(1, total * max(1, sample.count(b"\n")) // max(1, len(sample)))
+
+    def batches(self, attributes: frozenset[str] | None, progress: Progress = no_progress) -> Iterator[pl.DataFrame]:
+        for frame in self._frames(attributes, progress):
+            yield frame.drop("binary", "ln")
+
+    def entries(self) -> Iterator[Entry]:
+        for frame in self._frames(None, no_progress):
+            yield from frame_to_entries(frame)
+
+    def _frames(self, attributes: frozenset[str] | None, progress: Progress) -> Iterator[pl.DataFrame]:
+        with _utf8_file(self.path) as path:
+            carry: pl.DataFrame | None = None
+            done_lines = 0
+            for raw in _stream(path, attributes, self.batch_lines, self.name):
+                if carry is not None and carry.height:
+                    raw = pl.concat([carry, raw])
+                last = raw["eid"][-1]
+                ready, carry = raw.filter(pl.col("eid") < last), raw.filter(pl.col("eid") == last)
+                if ready.height:
+                    end = int(ready["ln"][-1])
+                    progress(end - done_lines)
+                    done_lines = end
+                    frame = _finish(ready, attributes, self.name)
+                    if frame.height:
+                        yield frame
+            if carry is not None and carry.height:
+                frame = _finish(carry, attributes, self.name)
+                if frame.height:
+                    yield frame
+
+
+def frame_to_entries(frame: pl.DataFrame) -> Iterator[Entry]:
+    """Rebuild entries from a batch with a ``binary`` column (binary values back to bytes)."""
+    current: dict[str, list[str | bytes]] = {}
+    dn: str | None = None
+    # Rows of one entry are together but not in file order; the line number restores it.
+    for _eid, attr, value, binary in frame.sort("eid", "ln").select("eid", "attr", "value", "binary").iter_rows():
+        if attr == "dn":
+            if dn is not None:
+                yield Entry(dn, {k: tuple(v) for k, v in current.items()})
+            dn, current = value, {}
+            continue
+        v: str | bytes = base64.b64decode(value) if binary else value
+        current.setdefault(attr, []).append(v)
+    if dn is not None:
+        yield Entry(dn, {k: tuple(v) for k, v in current.items()})
+
+
+@contextmanager
+def _utf8_file(path: Path) -> Iterator[Path]:
+    """The file itself, or a UTF-8 copy without byte-order mark when it has one."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except FileNotFoundError:
+        raise SourceError("no such file", source=str(path)) from None
+    except IsADirectoryError:
+        raise SourceError("is a directory, not an LDIF file", source=str(path)) from None
+    except OSError as exc:
+        raise SourceError(f"cannot read: {exc.strerror}", source=str(path)) from None
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        encoding = "utf-16"  # ldifde -u writes UTF-16 with a byte-order mark
+    elif head.startswith(b"\xef\xbb\xbf"):
+        encoding = "utf-8-sig"
+    else:
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix="syncprep-") as tmp:
+        copy = Path(tmp) / "utf8.ldif"
+        try:
+            with open(path, encoding=encoding, newline="") as src, open(copy, "w", encoding="utf-8") as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
+        except UnicodeDecodeError:
+            raise SourceError(f"not valid {encoding.upper()} text", source=str(path)) from None
+        yield copy
+
+
+def _needed_pattern(attributes: frozenset[str] | None) -> str:
+    if attributes is None:
+        return r"^[^ #]"
+    names = sorted({*attributes, *_ALWAYS})
+    # Ex) "proxyAddresses", "proxyAddresses:" (base64), "member;range=0-1499",
+    #     "proxyAddresses:smtp:a@b.com" (no space after the colon) all name a needed attribute.
+    return r"(?i)^(?:" + "|".join(re.escape(n) for n in names) + r")(?:;[^:]*)?(?::.*)?$"
+
+
+def _stream(path: Path, attributes: frozenset[str] | None, batch_lines: int, source: str) -> Iterator[pl.DataFrame]:
+    """Lines that matter, in file order: ln, name, value (None when there is no ': '), eid."""
+    name, value = pl.col("name"), pl.col("value")
+    lf = (
+        pl.scan_lines(path, name="line", row_index_name="ln", row_index_offset=1)
+        .select("ln", pl.col("line").str.split_exact(": ", 1).alias("s"))
+        .unnest("s")
+        .rename({"field_0": "name", "field_1": "value"})
+        .with_columns(
+            eid=name.is_in(["dn", "dn:"]).cum_sum(),
+            # base64 ("attr:"), no ": " at all, or a continuation: finished with more care
+            special=value.is_null() | name.str.contains(":", literal=True) | name.str.starts_with(" "),
+        )
+        .filter(
+            name.str.contains(_needed_pattern(attributes))
+            # no ": " at all: "attr:value", "attr:", or a line with no colon
+            | (value.is_null() & (name != "") & ~name.str.starts_with("#"))
+            # continuation lines, and names no attribute can have
+            | name.str.starts_with(" ")
+            | (name.str.contains(" ", literal=True) & ~name.str.starts_with("#"))
+        )
+    )
+    try:
+        yield from lf.collect_batches(chunk_size=batch_lines)
+    except pl.exceptions.ComputeError as exc:
+        if "utf" in str(exc).lower():
+            raise _utf8_error(path, source) from None
+        raise SourceError(f"cannot read: {exc}", source=source) from None
+
+
+def _utf8_error(path: Path, source: str) -> SourceError:
+    with open(path, "rb") as f:
+        for number, raw in enumerate(f, 1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError:
+                return SourceError(
+                    "not UTF-8 text: re-export as UTF-8 or Unicode (ldifde -u), or convert it with iconv",
+                    source=source,
+                    line=number,
+                )
+    return SourceError("not UTF-8 text", source=source)
+
+
+def _raise_at(rows: pl.DataFrame, code: str, source: str) -> NoReturn:
+    first = rows.sort("ln").row(0, named=True)
+    attr = first.get("attr") or str(first.get("name", "")).rstrip(":")
+    message = _MESSAGES[code].format(attr=attr, value=first.get("value"))
+    raise SourceError(message, source=source, line=int(first["ln"]))
+
+
+def _finish(rows: pl.DataFrame, attributes: frozenset[str] | None, source: str) -> pl.DataFrame:
+    """Turn kept lines of whole records into a batch: eid, attr, value, binary.
+
+    Most lines are plain "attr: value" and pass through untouched; the checks and repairs run
+    on the few special ones, so a batch costs a handful of passes however it looks.
+    """
+    c = pl.col
+    if rows["special"].any():
+        plain, special = rows.filter(~c("special")), rows.filter(c("special"))
+        if special["name"].str.starts_with(" ").any():
+            plain, special = _unfold(plain, special, source)
+        special = _reparse(special, source)
+        rows = pl.concat([plain.select(special.columns), special])
+    rows = rows.drop("special")
+
+    # Distinct names are few: classify each spelling once, in Python.
+    attr_of: dict[str, str] = {}
+    for raw in rows["name"].unique().to_list():
+        bare = raw[:-1] if raw.endswith(":") else raw
+        if not _NAME.match(bare):
+            _raise_at(rows.filter(c("name") == raw), "badname", source)
+        attr_of[raw] = bare.lower().split(";", 1)[0]
+    rows = rows.with_columns(attr=c("name").replace_strict(attr_of, return_dtype=pl.String))
+
+    if rows["eid"].min() == 0:
+        orphans = rows.filter((c("eid") == 0) & (c("attr") != "version"))
+        if orphans.height:
+            _raise_at(orphans, "orphan", source)
+        rows = rows.filter(c("eid") > 0)
+    if {"changetype", "control"} & set(attr_of.values()):
+        changes = rows.filter(
+            ((c("attr") == "changetype") & (c("value").str.to_lowercase() != "add")) | (c("attr") == "control")
+        )
+        if changes.height:
+            _raise_at(changes, "control" if changes["attr"][0] == "control" else "change", source)
+        rows = rows.filter(c("attr") != "changetype")
+    keep = None if attributes is None else {"dn", *attributes}
+    if keep is not None and not keep.issuperset(attr_of.values()):
+        rows = rows.filter(c("attr").is_in(list(keep)))
+
+    b64 = rows.filter(c("name").str.ends_with(":"))
+    if b64.height:
+        bad = b64.filter(~c("value").str.contains(_BASE64) | (c("value").str.len_bytes() % 4 != 0))
+        if bad.height:
+            _raise_at(bad, "b64", source)
+        rows = rows.with_columns(b64=c("name").str.ends_with(":"))
+        rows = rows.with_columns(binary=c("b64") & c("attr").is_in(list(BINARY_ATTRIBUTES)))
+        rows = _decode_text(rows, source, strict=attributes is not None)
+    else:
+        rows = rows.with_columns(binary=pl.lit(False))
+    return rows.select(
+        (c("eid") - c("eid").min()).cast(BATCH_SCHEMA["eid"]).alias("eid"), "attr", "value", "binary", "ln"
+    )
+
+
+def _line() -> pl.Expr:
+    """The original line, from its two halves."""
+    c = pl.col
+    return pl.concat_str(
+        [c("name"), pl.when(c("value").is_not_null()).then(pl.lit(": ") + c("value"))], ignore_nulls=True
+    )
+
+
+def _unfold(plain: pl.DataFrame, special: pl.DataFrame, source: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Join folded lines: a line starting with one space continues the line just before it.
+
+    Kept rows are a subsequence of the file, so a continuation belongs to the kept row before it
+    only when the line numbers run on without a gap; otherwise it continues a line that was not
+    kept, and is dropped with it.
+    """
+    c = pl.col
+    cont_lines = special.filter(c("name").str.starts_with(" "))
+    heads = set((cont_lines["ln"] - 1).to_list())
+    # A head is the line just before a continuation; it may be plain or special.
+    moved = plain.filter(c("ln").is_in(list(heads)))
+    plain = plain.filter(~c("ln").is_in(list(heads)))
+    rows = pl.concat([special, moved]).sort("ln")
+    cont = c("name").str.starts_with(" ")
+    rows = rows.with_columns(lid=(~cont).cum_sum())
+    orphan = rows.filter(cont & (c("lid") == 0))
+    if orphan.height:
+        raise SourceError(_MESSAGES["fold"], source=source, line=int(orphan["ln"][0]))
+    rows = rows.filter((c("ln") - c("ln").first().over("lid")) == pl.int_range(pl.len()).over("lid"))
+    joined = (
+        rows.group_by("lid", maintain_order=True)
+        .agg(
+            c("ln").first(),
+            c("eid").first(),
+            pl.when(cont).then(_line().str.slice(1)).otherwise(_line()).str.join("").alias("line"),
+        )
+        .with_columns(c("line").str.split_exact(": ", 1).alias("s"))
+        .unnest("s")
+        .rename({"field_0": "name", "field_1": "value"})
+        .with_columns(special=pl.lit(True))
+    )
+    return plain, joined.select(special.columns)
+
+
+def _reparse(special: pl.DataFrame, source: str) -> pl.DataFrame:
+    """Lines without ': ' ("attr:value", "attr:", "attr:< url") cut at their first colon instead."""
+    c = pl.col
+    # Ex) "mail:bob@x.com" has no ": "; "proxyAddresses:SMTP:bob@x.com" puts the split in the value.
+    odd = c("value").is_null() | c("name").str.slice(0, c("name").str.len_chars() - 1).str.contains(":", literal=True)
+    if not special.select(odd.any()).item():
+        return special
+    fixed = special.filter(odd).with_columns(line=_line()).with_columns(colon=c("line").str.find(":", literal=True))
+    missing = fixed.filter(c("colon").is_null())
+    if missing.height:
+        _raise_at(missing, "nocolon", source)
+    rest = c("line").str.slice(c("colon") + 1)
+    fixed = fixed.with_columns(
+        name=c("line").str.slice(0, c("colon")) + pl.when(rest.str.starts_with(":")).then(pl.lit(":")).otherwise(pl.lit("")),
+        url=rest.str.starts_with("<"),
+        value=pl.when(rest.str.starts_with(":") | rest.str.starts_with("<"))
+        .then(rest.str.slice(1))
+        .otherwise(rest)
+        .str.strip_chars_start(" "),
+    )
+    urls = fixed.filter(c("url"))
+    if urls.height:
+        _raise_at(urls.with_columns(attr=c("name")), "url", source)
+    return pl.concat([special.filter(~odd), fixed.select(special.columns)])
+
+
+def _decode_text(rows: pl.DataFrame, source: str, *, strict: bool) -> pl.DataFrame:
+    """Decode base64 values of text attributes (names with accents, values with edge spaces)."""
+    mask = rows["b64"] & ~rows["binary"]
+    if not mask.any():
+        return rows
+    idx = mask.arg_true()
+    decoded: list[str] = []
+    still_binary: list[bool] = []
+    for i, text in zip(idx.to_list(), rows["value"].gather(idx).to_list(), strict=True):
+        try:
+            raw = base64.b64decode(text, validate=True)
+        except binascii.Error:
+            _raise_at(rows[i], "b64", source)
+        try:
+            decoded.append(raw.decode("utf-8"))
+            still_binary.append(False)
+        except UnicodeDecodeError:
+            if strict or rows["attr"][i] == "dn":
+                _raise_at(rows[i], "text", source)
+            decoded.append(text)
+            still_binary.append(True)
+    return rows.with_columns(rows["value"].scatter(idx, decoded), rows["binary"].scatter(idx, still_binary))
