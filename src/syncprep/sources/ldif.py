@@ -46,7 +46,8 @@ _MESSAGES = {
 
 # Lines read whatever the rules need, because they decide what a record is.
 _ALWAYS = ("dn", "changetype", "control")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9\-.]*(;[A-Za-z0-9\-=.]+)*$")
+# Options as AD writes them too: "member;range=0-1499", and the last range "member;range=1500-*".
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9\-.]*(;[A-Za-z0-9\-=.*]+)*$")
 _BASE64 = r"^[A-Za-z0-9+/]*={0,2}$"
 
 
@@ -97,6 +98,7 @@ class LdifSource:
                     if frame.height:
                         yield frame
             if carry is not None and carry.height:
+                progress(int(carry["ln"][-1]) - done_lines)  # the last entry counts too
                 frame = _finish(carry, attributes, self.name)
                 if frame.height:
                     yield frame
@@ -166,9 +168,14 @@ def _stream(path: Path, attributes: frozenset[str] | None, batch_lines: int, sou
         .unnest("s")
         .rename({"field_0": "name", "field_1": "value"})
         .with_columns(
-            eid=name.is_in(["dn", "dn:"]).cum_sum(),
-            # base64 ("attr:"), no ": " at all, or a continuation: finished with more care
-            special=value.is_null() | name.str.contains(":", literal=True) | name.str.starts_with(" "),
+            # The tag is case-insensitive and its space optional: "dn: x", "dn:: eA==", "DN:x".
+            eid=name.str.contains(r"(?i)^dn(?::|$)").cum_sum(),
+            # base64 ("attr:"), no ": " at all, a continuation, or spaces after ": " (RFC 2849 FILL,
+            # not part of the value): finished with more care
+            special=value.is_null()
+            | name.str.contains(":", literal=True)
+            | name.str.starts_with(" ")
+            | value.str.starts_with(" "),
         )
         .filter(
             name.str.contains(_needed_pattern(attributes))
@@ -205,7 +212,9 @@ def _raise_at(rows: pl.DataFrame, code: str, source: str) -> NoReturn:
     first = rows.sort("ln").row(0, named=True)
     attr = first.get("attr") or str(first.get("name", "")).rstrip(":")
     message = _MESSAGES[code].format(attr=attr, value=first.get("value"))
-    raise SourceError(message, source=source, line=int(first["ln"]))
+    # "from None": raised inside an except block too (binascii.Error), where the chained
+    # exception would otherwise print as a traceback.
+    raise SourceError(message, source=source, line=int(first["ln"])) from None
 
 
 def _finish(rows: pl.DataFrame, attributes: frozenset[str] | None, source: str) -> pl.DataFrame:
@@ -219,7 +228,14 @@ def _finish(rows: pl.DataFrame, attributes: frozenset[str] | None, source: str) 
         plain, special = rows.filter(~c("special")), rows.filter(c("special"))
         if special["name"].str.starts_with(" ").any():
             plain, special = _unfold(plain, special, source)
-        special = _reparse(special, source)
+        try:
+            special = _reparse(special, source)
+        except SourceError as exc:
+            # A change record's "-" separator has no colon: when a "changetype: modify" line comes
+            # first, the reason to give is that the file holds change records.
+            earlier = plain.filter(c("ln") < (exc.line or 0)).with_columns(attr=c("name").str.to_lowercase())
+            _refuse_changes(earlier, source)
+            raise
         rows = pl.concat([plain.select(special.columns), special])
     rows = rows.drop("special")
 
@@ -238,11 +254,7 @@ def _finish(rows: pl.DataFrame, attributes: frozenset[str] | None, source: str) 
             _raise_at(orphans, "orphan", source)
         rows = rows.filter(c("eid") > 0)
     if {"changetype", "control"} & set(attr_of.values()):
-        changes = rows.filter(
-            ((c("attr") == "changetype") & (c("value").str.to_lowercase() != "add")) | (c("attr") == "control")
-        )
-        if changes.height:
-            _raise_at(changes, "control" if changes["attr"][0] == "control" else "change", source)
+        _refuse_changes(rows, source)
         rows = rows.filter(c("attr") != "changetype")
     keep = None if attributes is None else {"dn", *attributes}
     if keep is not None and not keep.issuperset(attr_of.values()):
@@ -261,6 +273,16 @@ def _finish(rows: pl.DataFrame, attributes: frozenset[str] | None, source: str) 
     return rows.select(
         (c("eid") - c("eid").min()).cast(BATCH_SCHEMA["eid"]).alias("eid"), "attr", "value", "binary", "ln"
     )
+
+
+def _refuse_changes(rows: pl.DataFrame, source: str) -> None:
+    """Refuse change records: any "control:" line, any "changetype:" but "add"."""
+    c = pl.col
+    changes = rows.filter(
+        ((c("attr") == "changetype") & (c("value").str.to_lowercase() != "add")) | (c("attr") == "control")
+    ).sort("ln")
+    if changes.height:
+        _raise_at(changes, "control" if changes["attr"][0] == "control" else "change", source)
 
 
 def _line() -> pl.Expr:
@@ -287,10 +309,14 @@ def _unfold(plain: pl.DataFrame, special: pl.DataFrame, source: str) -> tuple[pl
     rows = pl.concat([special, moved]).sort("ln")
     cont = c("name").str.starts_with(" ")
     rows = rows.with_columns(lid=(~cont).cum_sum())
-    orphan = rows.filter(cont & (c("lid") == 0))
+    # Only a continuation on the file's first line surely continues nothing; before the first kept
+    # line of a batch it continues a line that was not kept (a comment, an attribute not asked for).
+    orphan = rows.filter(cont & (c("ln") == 1))
     if orphan.height:
-        raise SourceError(_MESSAGES["fold"], source=source, line=int(orphan["ln"][0]))
-    rows = rows.filter((c("ln") - c("ln").first().over("lid")) == pl.int_range(pl.len()).over("lid"))
+        raise SourceError(_MESSAGES["fold"], source=source, line=1)
+    rows = rows.filter(
+        (c("lid") > 0) & ((c("ln") - c("ln").first().over("lid")) == pl.int_range(pl.len()).over("lid"))
+    )
     joined = (
         rows.group_by("lid", maintain_order=True)
         .agg(
@@ -311,6 +337,10 @@ def _reparse(special: pl.DataFrame, source: str) -> pl.DataFrame:
     c = pl.col
     # Ex) "mail:bob@x.com" has no ": "; "proxyAddresses:SMTP:bob@x.com" puts the split in the value.
     odd = c("value").is_null() | c("name").str.slice(0, c("name").str.len_chars() - 1).str.contains(":", literal=True)
+    # Ex) "cn:   Bob" is "Bob": spaces after the separator are fill (RFC 2849), never the value.
+    special = special.with_columns(
+        value=pl.when(odd).then(c("value")).otherwise(c("value").str.strip_chars_start(" "))
+    )
     if not special.select(odd.any()).item():
         return special
     fixed = special.filter(odd).with_columns(line=_line()).with_columns(colon=c("line").str.find(":", literal=True))

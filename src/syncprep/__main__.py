@@ -1,0 +1,5 @@
+"""``python -m syncprep``."""
+
+from .cli import entry_point
+
+entry_point()

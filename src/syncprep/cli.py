@@ -1,0 +1,288 @@
+"""The command line: a thin face over the library.
+
+Exit codes: 0 no findings, 1 findings, 2 usage, input or internal error (one line on stderr).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TextIO
+
+import click
+
+from . import __version__
+from .engine import ScanOptions, ScanResult, scan
+from .errors import ConfigError, SyncprepError
+from .rules.catalog import BY_CODE, RULES, Rule
+from .rules.context import EXCLUSION_SETS, PROFILES
+from .sources import open_source
+from .sources.base import Progress, Source
+
+FORMATS = ("text", "json", "jsonl", "csv")
+
+
+def _split_items(values: Sequence[str]) -> tuple[str, ...]:
+    """Comma- or space-separated items from repeated options. Ex) ("U,P1", "X001") -> U, P1, X001."""
+    return tuple(item for v in values for item in v.replace(",", " ").split() if item)
+
+
+def _domains(values: Sequence[str]) -> tuple[str, ...]:
+    """--verified-domains: a list, or @file with one domain per line (# comments allowed)."""
+    out: list[str] = []
+    for value in values:
+        if value.startswith("@"):
+            path = Path(value[1:])
+            try:
+                text = path.read_text(encoding="utf-8-sig")
+            except OSError as exc:
+                raise ConfigError(f"cannot read verified domains from {path}: {exc.strerror}") from None
+            lines = [line.split("#", 1)[0] for line in text.splitlines()]
+            out.extend(_split_items(lines))
+        else:
+            out.extend(_split_items([value]))
+    return tuple(out)
+
+
+class _DelayedProgress:
+    """A progress bar on stderr that appears only when the work takes more than a second."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.bar = None
+        self.task = None
+
+    def for_source(self, source: Source) -> Progress:
+        if not self.enabled:
+            return lambda _n: None
+        total = source.size
+        started = time.monotonic()
+        done = 0
+        unit = "lines" if source.name.lower().endswith((".ldif", ".ldf")) else "bytes"
+
+        def advance(n: int) -> None:
+            nonlocal done
+            done += n
+            if self.bar is None:
+                if time.monotonic() - started < 1.0:
+                    return
+                from rich.progress import (
+                    BarColumn,
+                    MofNCompleteColumn,
+                    Progress,
+                    TextColumn,
+                    TimeElapsedColumn,
+                    TimeRemainingColumn,
+                )
+
+                self.bar = Progress(
+                    TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn(unit),
+                    TimeElapsedColumn(), TimeRemainingColumn(), transient=True,
+                    console=__import__("rich.console").console.Console(stderr=True),
+                )
+                self.bar.start()
+            if self.task is None:
+                self.task = self.bar.add_task(f"reading {Path(source.name).name}", total=total)
+            self.bar.update(self.task, completed=min(done, total or done))
+
+        return advance
+
+    def stop(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+@contextmanager
+def _output(path: str | None, fmt: str) -> Iterator[TextIO]:
+    if path is None or path == "-":
+        yield sys.stdout
+        return
+    # Excel opens UTF-8 CSV correctly only with a byte-order mark.
+    encoding = "utf-8-sig" if fmt == "csv" else "utf-8"
+    try:
+        handle = open(path, "w", encoding=encoding, newline="" if fmt == "csv" else None)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {path}: {exc.strerror}") from None
+    with handle:
+        yield handle
+
+
+def _report(result: ScanResult, out: TextIO, fmt: str, show_skipped: bool) -> None:
+    from .output import formats, text
+
+    if fmt == "text":
+        text.write_text(result, out, color=out is sys.stdout and sys.stdout.isatty(), show_skipped=show_skipped)
+    elif fmt == "json":
+        formats.write_json(result, out)
+    elif fmt == "jsonl":
+        formats.write_jsonl(result, out)
+    else:
+        if out is sys.stdout and hasattr(out, "reconfigure"):
+            out.reconfigure(newline="")
+        formats.write_csv(result, out)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="syncprep")
+def main() -> None:
+    """Find and fix the Active Directory objects that break Microsoft 365 directory sync.
+
+    Start with the bundled sample:  syncprep scan demo
+    """
+
+
+@main.command("scan")
+@click.argument("sources", nargs=-1, required=True, metavar="SOURCE...")
+@click.option("--profile", type=click.Choice(PROFILES), default="m365", show_default=True,
+              help="Rule set: Microsoft 365 (m365) or the legacy dedicated rules.")
+@click.option("--verified-domains", multiple=True, metavar="LIST|@FILE",
+              help="The tenant's verified domains (comma-separated, or @file with one per line); "
+              "addresses elsewhere become 'unverifieddomain' findings.")
+@click.option("--tenant", metavar="NAME", help="The tenant's onmicrosoft.com name, so its own addresses are not 'reserved'.")
+@click.option("--upn-suffix-map", multiple=True, metavar="OLD=NEW",
+              help="Suggest NEW as the UPN suffix for UPNs ending in OLD (e.g. contoso.local=contoso.com).")
+@click.option("--exclusions", type=click.Choice(EXCLUSION_SETS), default="entra", show_default=True,
+              help="Which objects to skip: what Entra Connect skips, IdFix's list, or none.")
+@click.option("--select", multiple=True, metavar="CODES",
+              help="Only these rules: codes (U008), code prefixes (U, X00), rule names or error types.")
+@click.option("--ignore", multiple=True, metavar="CODES", help="Leave out these rules (same forms as --select).")
+@click.option("--base-dn", "base_dns", multiple=True, metavar="DN",
+              help="Only objects at or below this DN (repeatable).")
+@click.option("--strict-ascii", is_flag=True, help="Also warn about non-ASCII letters in names.")
+@click.option("--max-proxy-addresses", type=click.IntRange(1), default=300, show_default=True,
+              help="Warn above this many proxyAddresses on one object.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True, help="Output format.")
+@click.option("-o", "--output", metavar="FILE", help="Write the report to FILE instead of stdout.")
+@click.option("--show-skipped", is_flag=True, help="List every skipped object with its reason (text format).")
+@click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are findings.")
+@click.option("--no-progress", is_flag=True, help="Never show a progress bar.")
+@click.option("--encoding", metavar="NAME", help="Encoding of CSV sources (default: UTF-8 or UTF-16 by BOM).")
+@click.option("--separator", metavar="CHAR", help="Separator of multi-valued cells in CSV sources (default: detected).")
+def scan_command(
+    sources: tuple[str, ...],
+    profile: str,
+    verified_domains: tuple[str, ...],
+    tenant: str | None,
+    upn_suffix_map: tuple[str, ...],
+    exclusions: str,
+    select: tuple[str, ...],
+    ignore: tuple[str, ...],
+    base_dns: tuple[str, ...],
+    strict_ascii: bool,
+    max_proxy_addresses: int,
+    fmt: str,
+    output: str | None,
+    show_skipped: bool,
+    exit_zero: bool,
+    no_progress: bool,
+    encoding: str | None,
+    separator: str | None,
+) -> None:
+    """Scan directory exports (LDIF, CSV) or the bundled sample ('demo').
+
+    Several sources are scanned together: duplicates span all of them.
+    Exit code 0 means no findings, 1 findings, 2 an error.
+    """
+    options = ScanOptions(
+        profile=profile,
+        verified_domains=_domains(verified_domains),
+        tenant=tenant,
+        upn_suffix_map=_split_items(upn_suffix_map),
+        exclusions=exclusions,
+        select=_split_items(select),
+        ignore=_split_items(ignore),
+        base_dns=base_dns,
+        strict_ascii=strict_ascii,
+        max_proxy_addresses=max_proxy_addresses,
+    )
+    opened = [open_source(s, encoding=encoding, separator=separator) for s in sources]
+    progress = _DelayedProgress(enabled=not no_progress and sys.stderr.isatty())
+    try:
+        result = scan(opened, options, progress=progress.for_source)
+    finally:
+        progress.stop()
+    with _output(output, fmt) as out:
+        _report(result, out, fmt, show_skipped)
+    sys.exit(0 if exit_zero else result.exit_code)
+
+
+def _rule_row(rule: Rule) -> tuple[str, ...]:
+    return (
+        rule.code,
+        rule.name,
+        rule.error.value,
+        ", ".join(rule.attributes),
+        ",".join(sorted(rule.profiles)) + (" (opt-in)" if rule.opt_in else ""),
+        rule.summary,
+    )
+
+
+@main.command("rules")
+@click.argument("code", required=False)
+def rules_command(code: str | None) -> None:
+    """List every check, or explain one (syncprep rules U008)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(highlight=False)
+    if code is None:
+        table = Table(title=f"{len(RULES)} checks")
+        for column in ("code", "name", "error type", "attributes", "profiles", "what it checks"):
+            table.add_column(column, overflow="fold")
+        for rule in RULES:
+            table.add_row(*_rule_row(rule))
+        console.print(table)
+        return
+    rule = BY_CODE.get(code.upper()) or next((r for r in RULES if r.name == code.lower()), None)
+    if rule is None:
+        raise ConfigError(f"no rule {code!r}: 'syncprep rules' lists them all")
+    severity = ", ".join(f"{p}: {rule.severity_in(p).value}" for p in sorted(rule.profiles))
+    console.print(f"[bold]{rule.code} {rule.name}[/bold]  ({rule.error.value}; {severity})")
+    console.print(f"Attributes: {', '.join(rule.attributes)}")
+    for heading, text in (
+        ("What it does", rule.summary),
+        ("Why it matters", rule.why),
+        ("Example", rule.example),
+        ("Fix safety", rule.fix),
+    ):
+        console.print(f"\n[bold]{heading}[/bold]\n  {text}")
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI and return its exit code; every error becomes one line on stderr."""
+    try:
+        main.main(args=list(argv) if argv is not None else None, prog_name="syncprep", standalone_mode=False)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    except click.exceptions.Abort:
+        click.echo("syncprep: aborted", err=True)
+        return 2
+    except click.ClickException as exc:
+        exc.show()
+        return 2
+    except SyncprepError as exc:
+        click.echo(f"syncprep: error: {exc}", err=True)
+        return 2
+    except KeyboardInterrupt:
+        click.echo("syncprep: interrupted", err=True)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, no traceback
+        if os.environ.get("SYNCPREP_DEBUG"):
+            raise
+        click.echo(
+            f"syncprep: internal error: {type(exc).__name__}: {exc} (set SYNCPREP_DEBUG=1 for details, and please report it)",
+            err=True,
+        )
+        return 2
+    return 0
+
+
+def entry_point() -> None:
+    sys.exit(run())
+
