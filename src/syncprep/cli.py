@@ -20,7 +20,7 @@ from .engine import ScanOptions, ScanResult, scan
 from .errors import ConfigError, SyncprepError
 from .rules.catalog import BY_CODE, RULES, Rule
 from .rules.context import EXCLUSION_SETS, PROFILES
-from .sources import open_source
+from .sources import DEMO, DEMO_TENANT, DEMO_VERIFIED_DOMAINS, open_source
 from .sources.base import Progress, Source
 
 FORMATS = ("text", "json", "jsonl", "csv")
@@ -187,9 +187,18 @@ def scan_command(
     Several sources are scanned together: duplicates span all of them.
     Exit code 0 means no findings, 1 findings, 2 an error.
     """
+    domains = _domains(verified_domains)
+    if DEMO in sources and not domains and not tenant:
+        # The sample organisation comes with its tenant, so every check has something to show.
+        domains, tenant = DEMO_VERIFIED_DOMAINS, DEMO_TENANT
+        click.echo(
+            f"syncprep: demo: using the sample tenant ({DEMO_TENANT}, verified domains "
+            f"{', '.join(DEMO_VERIFIED_DOMAINS)}); --tenant/--verified-domains override it",
+            err=True,
+        )
     options = ScanOptions(
         profile=profile,
-        verified_domains=_domains(verified_domains),
+        verified_domains=domains,
         tenant=tenant,
         upn_suffix_map=_split_items(upn_suffix_map),
         exclusions=exclusions,

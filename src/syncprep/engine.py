@@ -134,64 +134,88 @@ def scan(
 
 
 def _process(batch: pl.DataFrame, state: _State, rules: tuple[Rule, ...], ctx: CheckContext, options: ScanOptions) -> None:
+    """Scope, value rules, object rules and duplicate keys for one batch of whole entries.
+
+    Entries are numbered 0..n-1 within the batch, so per-entry columns are gathered by number
+    instead of joined; numbers become scan-wide (+ offset) only in what is kept.
+    """
     codes = {r.code for r in rules}
-    batch = batch.with_columns(c("eid") + state.read)
-    objs = scope.objects(batch).with_columns(reason=scope.skip_reason(ctx.exclusions, options.base_dns))
-    state.read += objs.height
-    skipped = objs.filter(c("reason").is_not_null())
+    offset = state.read
+    parts = scope.partition(batch)
+    n = parts["dn"].height
+    objs = scope.objects(parts, n).with_columns(reason=scope.skip_reason(ctx.exclusions, options.base_dns))
+    state.read += n
+    inscope_mask = objs["reason"].is_null()
+    skipped = objs.filter(~inscope_mask)
     if skipped.height:
         state.skipped.append(skipped.select("dn", "reason"))
-    inscope = objs.filter(c("reason").is_null())
+    inscope = objs.filter(inscope_mask)
     mailbox = (
         c("homemdb").is_not_null()
         | c("msexchmailboxguid").is_not_null()
         | c("msexchrecipienttypedetails").is_in(["1", "2147483648"]).fill_null(False)
     )
-    state.objects.append(inscope.select("eid", "dn", "cn", "kind", mailbox.alias("mailbox")))
-
-    vals = batch.filter(~c("attr").is_in(["dn", "objectclass"])).join(
-        inscope.select("eid", "kind"), on="eid", how="inner"
+    state.objects.append(
+        inscope.select((c("eid") + offset).alias("eid"), "dn", "cn", "kind", mailbox.alias("mailbox"))
     )
-    value_hits = values.evaluate(vals.filter(c("attr").is_in(values.CHECKED)), rules, ctx)
-    object_hits = objects.evaluate(vals, inscope, rules, ctx)
+
+    kind = objs["kind"]
+    # Contacts and mail users carry other organisations' addresses by design.
+    # Ex) a mail user forwarding to "ann@partner.com" (targetAddress outside the tenant).
+    external = objs.select(
+        (c("kind") == "contact")
+        | (
+            (c("kind") == "user")
+            & c("homemdb").is_null()
+            & c("targetaddress").is_not_null()
+            & ~c("targetaddress").str.to_lowercase().str.contains("onmicrosoft.com", literal=True).fill_null(False)
+        )
+    ).to_series().fill_null(False)
+    checked: dict[str, pl.DataFrame] = {}
+    for attr, part in parts.items():
+        if attr in ("dn", "objectclass"):
+            continue
+        part = part.filter(inscope_mask.gather(part["eid"]))
+        part = part.with_columns(kind=kind.gather(part["eid"]), external=external.gather(part["eid"]))
+        checked[attr] = values.with_low(part) if attr == "proxyaddresses" else part
+
+    value_hits = values.evaluate_parts(checked, rules, ctx)
+    object_hits = objects.evaluate(checked, inscope, rules, ctx)
 
     error_codes = [r.code for r in rules if r.severity_in(ctx.profile) == Severity.ERROR]
     bad_upn = value_hits.filter((c("attr") == "userprincipalname") & c("code").is_in(error_codes))["eid"]
     no_valid_upn = inscope.filter(
         c("kind").is_in(["user", "group"]) & (c("userprincipalname").is_null() | c("eid").is_in(bad_upn.implode()))
     )["eid"]
-    keys, same = duplicates.keys(vals, inscope, no_valid_upn, codes)
-    state.keys.append(keys)
+    keys, same = duplicates.keys(checked, no_valid_upn, codes)
+    state.keys.append(keys.with_columns(c("eid") + offset))
     if same.height:
-        state.same_object.append(same)
+        state.same_object.append(same.with_columns(c("eid") + offset))
 
     hits = pl.concat([value_hits, object_hits])
     if hits.height:
-        state.hits.append(hits)
+        state.hits.append(hits.with_columns(c("eid") + offset))
     flagged = pl.concat([hits["eid"], same["eid"]]).unique()
     if flagged.len():
-        state.context.append(_context(vals, inscope, flagged))
+        state.context.append(_context(checked.get("proxyaddresses"), inscope, flagged).with_columns(c("eid") + offset))
 
 
-def _context(vals: pl.DataFrame, inscope: pl.DataFrame, eids: pl.Series) -> pl.DataFrame:
+def _context(proxies: pl.DataFrame | None, inscope: pl.DataFrame, eids: pl.Series) -> pl.DataFrame:
     """What fixes read about an object: its names, mail and primary SMTP address(es)."""
+    rows = inscope.filter(c("eid").is_in(eids.implode())).select(
+        "eid", "cn", "givenname", "sn", "mail", "userprincipalname", "mailnickname", "kind"
+    )
+    if proxies is None or not proxies.height:
+        return rows.with_columns(primary=pl.lit(None, pl.String), primaries=pl.lit(None, pl.String))
     primaries = (
-        vals.filter(
-            c("eid").is_in(eids.implode())
-            & (c("attr") == "proxyaddresses")
-            & c("value").str.strip_chars().str.starts_with("SMTP:")
-        )
+        proxies.filter(c("eid").is_in(eids.implode()) & c("value").str.strip_chars().str.starts_with("SMTP:"))
         .group_by("eid")
         .agg(
             primary=c("value").str.strip_chars().str.slice(5).first(),
-            primaries=c("value").str.strip_chars().str.slice(5).str.to_lowercase().str.join("\n"),
+            primaries=c("low").str.slice(5).str.join("\n"),
         )
     )
-    return (
-        inscope.filter(c("eid").is_in(eids.implode()))
-        .select("eid", "cn", "givenname", "sn", "mail", "userprincipalname", "mailnickname", "kind")
-        .join(primaries, on="eid", how="left")
-    )
+    return rows.join(primaries, on="eid", how="left")
 
 
 def _cn(dn: str, cn: str | None) -> str:
@@ -244,7 +268,7 @@ def _findings(state: _State, rules: tuple[Rule, ...], ctx: CheckContext) -> list
         if group_ids:
             members = sorted({m for g in group_ids for m in groups[g]}, key=lambda m: (info[m[0]][0].lower(), m[1], m[2]))
             holders = tuple(Holder(info[m][0], canonical(a), ObjectKind(info[m][2])) for m, a, _v in members)
-            fix = _duplicate_fix(eid, group_ids, keepers, members, info)
+            fix = _duplicate_fix(eid, value, group_ids, keepers, members, info)
         else:
             fix = suggest(attr, value, frozenset(errors), frozenset(ordered), context.get(eid, {}), ctx)
         out.append(
@@ -280,6 +304,7 @@ def _keeper(members: list[tuple[int, str, str]], info: Mapping[int, tuple[str, s
 
 def _duplicate_fix(
     eid: int,
+    value: str,
     group_ids: Iterable[str],
     keepers: Mapping[str, int | None],
     members: list[tuple[int, str, str]],
@@ -290,7 +315,12 @@ def _duplicate_fix(
     mismatch = " ObjectTypeMismatch: held by a " + " and a ".join(sorted(kinds)) + "." if len(kinds) > 1 else ""
     others = sorted({info[m[0]][0] for m in members if m[0] != eid})
     if ids[0].startswith("X002:"):
-        return Suggestion(None, Safety.MANUAL, Action.EDIT, "the object holds this address twice; REMOVE the extra copy")
+        # Keep the primary copy (or the first), remove the others. Ex) SMTP:a@x kept, smtp:A@x removed.
+        copies = [m for m in members if m[0] == eid]
+        keep = next((m for m in copies if m[2].strip().startswith("SMTP:")), copies[0])
+        if value == keep[2]:
+            return Suggestion(None, Safety.MANUAL, Action.COMPLETE, "keep this copy; the object holds the address twice")
+        return Suggestion(None, Safety.MANUAL, Action.REMOVE, f"extra copy of {keep[2]}")
     keeper = keepers.get(ids[0])
     if keeper is None:
         where = f" also held by {len(others)} other object(s)" if others else ""

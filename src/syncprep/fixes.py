@@ -132,7 +132,7 @@ def suggest(
     if "T004" in codes or ("T003" in codes and ctx_row.get("mail")):
         mail = (ctx_row.get("mail") or "").strip()
         return Suggestion(f"SMTP:{mail}", Safety.UNSAFE, Action.EDIT, "targetAddress made from mail") if mail else MANUAL
-    if value == "" and ErrorType.BLANK in errors:
+    if ErrorType.BLANK in errors and not value.strip():
         return _missing(attr, codes, ctx_row)
     if attr in NAME_ATTRIBUTES:
         return _name(attr, value, errors)
@@ -221,7 +221,8 @@ def _address(
             if new_domain is None:
                 if attr == "proxyaddresses" and prefix == "smtp:":
                     return Suggestion(None, Safety.UNSAFE, Action.REMOVE, "secondary address in a domain mail cannot reach")
-                return Suggestion(None, Safety.MANUAL, Action.EDIT, "the domain is not routable: choose a verified one")
+                why = "not routable" if ErrorType.TOPLEVELDOMAIN in errors else "not a verified domain"
+                return Suggestion(None, Safety.MANUAL, Action.EDIT, f"the domain is {why}: choose a verified one")
         fixed = _repair_address(rest, ATEXT + ".", new_domain)
     if not fixed:
         return MANUAL

@@ -6,7 +6,7 @@ value frame (see ``values.py``) that is true where the value is wrong:
     value   the raw value              addr    the address checked (trimmed, TYPE: prefix removed)
     local   addr before the last '@'   domain  addr after the last '@'
     ptype   proxy type, lower case     kind    user / contact / group
-    attr    lower-case attribute name
+    attr    lower-case attribute name  external  a contact or mail user (addresses of others)
 
 Object rules (counts, missing attributes, primary SMTP) and duplicate rules are run by the
 engine; they are listed here so that ``syncprep rules`` documents them all and ``--select``
@@ -123,10 +123,22 @@ def _non_routable(ctx: CheckContext) -> pl.Expr:
 
 
 def _unverified(ctx: CheckContext) -> pl.Expr:
+    """A routable domain the tenant has not verified, on an object whose own address it is.
+
+    Contacts and mail users (``external``) legitimately carry addresses of other organisations,
+    and a targetAddress is where mail goes, not an address the tenant owns.
+    Ex) a contact's mail "ann@partner.com" is fine; a mailbox's "smtp:ann@oldbrand.com" is not.
+    """
     pattern = ctx.verified_suffix_pattern
     if pattern is None:
         return pl.lit(False)
-    return _non_routable(ctx).not_() & c("domain").is_not_null() & ~c("domain").str.contains(pattern)
+    return (
+        ~c("external")
+        & (c("attr") != "targetaddress")
+        & _non_routable(ctx).not_()
+        & c("domain").is_not_null()
+        & ~c("domain").str.contains(pattern)
+    )
 
 
 def _format_at(_: CheckContext) -> pl.Expr:
@@ -188,7 +200,8 @@ def _smtp_rules(prefix: str, attribute: str, applies: pl.Expr, label: str) -> li
         Rule(
             f"{prefix}106", f"{label}-unverified-domain", ErrorType.UNVERIFIEDDOMAIN, (attribute,),
             "The domain is not one of the tenant's verified domains (with --verified-domains).",
-            "Exchange Online drops addresses in domains the tenant has not verified.",
+            "Exchange Online drops a mailbox's or group's addresses in domains the tenant has not "
+            "verified (contacts and mail users may point anywhere).",
             "bob@oldbrand.com -> bob@contoso.com",
             "unsafe: choose the verified domain the address should move to.",
             on(_unverified),

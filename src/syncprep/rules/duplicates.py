@@ -14,6 +14,8 @@ duplicate. Namespaces (RULES.md §3):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import polars as pl
 
 c = pl.col
@@ -41,54 +43,68 @@ def _key(frame: pl.DataFrame) -> pl.Expr:
     )
 
 
-def _rows(frame: pl.DataFrame, code: str, key: pl.Expr) -> pl.DataFrame:
+def _rows(frame: pl.DataFrame | None, attr: str, code: str, key: pl.Expr) -> pl.DataFrame | None:
+    if frame is None or not frame.height:
+        return None
     return (
         frame.with_columns(k=key)
         .filter(c("k").is_not_null() & (c("k") != ""))
-        .select(c("k").hash().alias("h"), "eid", "attr", "value", pl.lit(code).alias("code"))
+        .select(c("k").hash().alias("h"), "eid", pl.lit(attr).alias("attr"), "value", pl.lit(code).alias("code"))
     )
 
 
-def keys(values: pl.DataFrame, objs: pl.DataFrame, no_valid_upn: pl.Series, codes: set[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Key rows of one batch, and same-object duplicates (X002) as dup rows."""
-    parts: list[pl.DataFrame] = []
+def keys(parts: Mapping[str, pl.DataFrame], no_valid_upn: pl.Series, codes: set[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Key rows of one batch, and same-object duplicates (X002) as dup rows.
+
+    ``parts`` maps attributes to (eid, value) rows; proxyAddresses rows carry ``low``.
+    """
+    found: list[pl.DataFrame | None] = []
     low = c("value").str.strip_chars().str.to_lowercase()
     same_object = pl.DataFrame(schema=DUP_SCHEMA)
+    get = parts.get
 
-    proxies = values.filter(c("attr") == "proxyaddresses").with_columns(low=low)
-    smtp = proxies.filter(c("low").str.starts_with("smtp:")).with_columns(k=c("low").str.slice(5))
+    proxies = get("proxyaddresses")
+    smtp = sip = other = None
+    if proxies is not None and proxies.height:
+        is_smtp = c("low").str.starts_with("smtp:")
+        is_sip = c("low").str.starts_with("sip:")
+        smtp = proxies.filter(is_smtp).with_columns(k=c("low").str.slice(5))
+        sip = proxies.filter(is_sip)
+        other = proxies.filter(~is_smtp & ~is_sip)
     if "X001" in codes:
-        addresses = values.filter(c("attr").is_in(["userprincipalname", "mail"]))
-        parts.append(_rows(addresses, "X001", low))
-        parts.append(_rows(smtp, "X001", c("k")))
-    if "X002" in codes and smtp.height:
+        found.append(_rows(get("userprincipalname"), "userprincipalname", "X001", low))
+        found.append(_rows(get("mail"), "mail", "X001", low))
+        found.append(_rows(smtp, "proxyaddresses", "X001", c("k")))
+    if "X002" in codes and smtp is not None and smtp.height:
         twice = smtp.filter(pl.len().over("eid", "k") > 1)
         if twice.height:
             same_object = twice.select(
-                "eid", "attr", "value", pl.lit("X002").alias("code"),
+                "eid", pl.lit("proxyaddresses").alias("attr"), "value", pl.lit("X002").alias("code"),
                 pl.format("X002:{}:{}", c("eid"), c("k")).alias("group"),
             )
-    sip = proxies.filter(c("low").str.starts_with("sip:"))
     if "X003" in codes:
-        parts.append(_rows(sip, "X003", c("low").str.slice(4)))
-        primary_sip = values.filter(c("attr") == "msrtcsip-primaryuseraddress")
-        parts.append(_rows(primary_sip, "X003", low.str.replace(r"^sip:", "")))
+        found.append(_rows(sip, "proxyaddresses", "X003", c("low").str.slice(4)))
+        found.append(_rows(get("msrtcsip-primaryuseraddress"), "msrtcsip-primaryuseraddress", "X003", low.str.replace(r"^sip:", "")))
     if "X006" in codes:
-        other = proxies.filter(~c("low").str.starts_with("smtp:") & ~c("low").str.starts_with("sip:"))
-        parts.append(_rows(other, "X006", c("low")))
+        found.append(_rows(other, "proxyaddresses", "X006", c("low")))
     if "X004" in codes:
-        parts.append(_rows(values.filter(c("attr") == "mailnickname"), "X004", low))
+        found.append(_rows(get("mailnickname"), "mailnickname", "X004", low))
     if "X005" in codes:
-        parts.append(_rows(values.filter(c("attr") == "targetaddress"), "X005", low.str.replace(r"^smtp:", "")))
-    if "X007" in codes and no_valid_upn.len():
-        sams = values.filter((c("attr") == "samaccountname") & c("eid").is_in(no_valid_upn.implode()))
-        parts.append(_rows(sams, "X007", low))
+        found.append(_rows(get("targetaddress"), "targetaddress", "X005", low.str.replace(r"^smtp:", "")))
+    sams = get("samaccountname")
+    if "X007" in codes and no_valid_upn.len() and sams is not None:
+        found.append(_rows(sams.filter(c("eid").is_in(no_valid_upn.implode())), "samaccountname", "X007", low))
     if "A001" in codes:
-        guid = values.filter(c("attr") == "ms-ds-consistencyguid").unique("eid", keep="first")
-        object_guid = values.filter((c("attr") == "objectguid") & ~c("eid").is_in(guid["eid"].implode()))
-        parts.append(_rows(pl.concat([guid, object_guid]), "A001", c("value")))
-    parts = [p for p in parts if p.height]
-    frame = pl.concat(parts) if parts else pl.DataFrame(schema=KEY_SCHEMA)
+        guid = get("ms-ds-consistencyguid")
+        object_guid = get("objectguid")
+        if guid is not None and guid.height:
+            guid = guid.unique("eid", keep="first")
+            found.append(_rows(guid, "ms-ds-consistencyguid", "A001", c("value")))
+            if object_guid is not None:
+                object_guid = object_guid.filter(~c("eid").is_in(guid["eid"].implode()))
+        found.append(_rows(object_guid, "objectguid", "A001", c("value")))
+    frames = [f for f in found if f is not None and f.height]
+    frame = pl.concat(frames) if frames else pl.DataFrame(schema=KEY_SCHEMA)
     return frame.cast(KEY_SCHEMA), same_object  # type: ignore[arg-type]
 
 

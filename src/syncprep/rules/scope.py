@@ -33,37 +33,64 @@ COMPUTER = "computer"
 OUTSIDE_BASE = "outside the selected --base-dn"
 
 
-def objects(batch: pl.DataFrame) -> pl.DataFrame:
-    """One row per entry: eid, dn, kind, the context attributes (first value) and mail-enabled flags."""
-    dn = batch.filter(c("attr") == "dn").select("eid", c("value").alias("dn"))
-    kinds = (
-        batch.filter(c("attr") == "objectclass")
-        .with_columns(rank=c("value").str.to_lowercase().replace_strict(_KIND_RANK, default=0, return_dtype=pl.Int8))
-        .group_by("eid")
-        .agg(c("rank").max())
-        .with_columns(kind=c("rank").replace_strict(_KIND_NAME, default=None, return_dtype=pl.String))
-        .drop("rank")
+Parts = dict[str, pl.DataFrame]
+
+
+def partition(batch: pl.DataFrame) -> Parts:
+    """A batch split by attribute: {"mail": frame of (eid, value), ...}."""
+    return {key[0]: frame for key, frame in batch.partition_by("attr", as_dict=True, include_key=False).items()}  # type: ignore[misc]
+
+
+def dense(part: pl.DataFrame | None, n: int, column: str = "value") -> pl.Series:
+    """One value per entry 0..n-1 (the first when there are several), null where absent.
+
+    Batches number their entries densely, so this is a scatter and a gather instead of a pivot.
+    """
+    if part is None or not part.height:
+        dtype = part.schema[column] if part is not None else pl.String
+        return pl.repeat(None, n, dtype=dtype, eager=True)
+    rows = part.height
+    # Scatter in reverse so the first value of an entry is written last and wins.
+    positions = pl.repeat(None, n, dtype=pl.UInt32, eager=True).scatter(
+        part["eid"].reverse(), pl.int_range(rows, dtype=pl.UInt32, eager=True).reverse()
     )
-    first = (
-        batch.filter(c("attr").is_in(CONTEXT_ATTRIBUTES))
-        .group_by("eid", "attr")
-        .agg(c("value").first())
-        .pivot(on="attr", index="eid", values="value")
-    )
-    missing = [a for a in CONTEXT_ATTRIBUTES if a not in first.columns]
-    first = first.with_columns(pl.lit(None, pl.String).alias(a) for a in missing)
-    proxies = batch.filter(c("attr") == "proxyaddresses")
-    flags = proxies.group_by("eid").agg(
-        n_proxy=pl.len(),
-        smtp_at=c("value").str.contains(r"(?i)^\s*smtp:.*@").any(),
-    )
-    objs = (
-        dn.join(kinds, on="eid", how="left")
-        .join(first, on="eid", how="left")
-        .join(flags, on="eid", how="left")
-        .with_columns(c("n_proxy").fill_null(0), c("smtp_at").fill_null(False))
-    )
-    return objs
+    return part[column].gather(positions)
+
+
+def counts(part: pl.DataFrame | None, n: int) -> pl.Series:
+    """How many values each entry 0..n-1 has."""
+    if part is None or not part.height:
+        return pl.repeat(0, n, dtype=pl.UInt32, eager=True)
+    per = part.group_by("eid").len()
+    return pl.repeat(0, n, dtype=pl.UInt32, eager=True).scatter(per["eid"], per["len"].cast(pl.UInt32))
+
+
+def objects(parts: Parts, n: int) -> pl.DataFrame:
+    """One row per entry (row i is entry i): dn, kind, the context attributes, mail-enabled flags."""
+    classes = parts.get("objectclass")
+    kind = pl.repeat(None, n, dtype=pl.String, eager=True)
+    if classes is not None and classes.height:
+        ranked = (
+            classes.with_columns(
+                rank=c("value").str.to_lowercase().replace_strict(_KIND_RANK, default=0, return_dtype=pl.Int8)
+            )
+            .filter(c("rank") > 0)
+            .sort("rank")
+        )
+        # Highest rank written last wins. Ex) top, person, user, computer -> computer
+        kind = kind.scatter(ranked["eid"], ranked["rank"].replace_strict(_KIND_NAME, return_dtype=pl.String))
+    columns = {a: dense(parts.get(a), n) for a in CONTEXT_ATTRIBUTES}
+    objs = pl.DataFrame({"dn": dense(parts.get("dn"), n), "kind": kind, **columns})
+    proxies = parts.get("proxyaddresses")
+    n_proxy = counts(proxies, n)
+    smtp_at = pl.repeat(False, n, dtype=pl.Boolean, eager=True)
+    if proxies is not None and proxies.height:
+        # Only contacts need it (RULES.md §1.1): test their proxies alone.
+        contact = (kind == "contact").fill_null(False)
+        mine = proxies.filter(contact.gather(proxies["eid"]))
+        hits = mine.filter(c("value").str.contains(r"(?i)^\s*smtp:.*@"))["eid"].unique()
+        smtp_at = smtp_at.scatter(hits, True)
+    return objs.with_columns(n_proxy=n_proxy, smtp_at=smtp_at).with_row_index("eid")
 
 
 def _int(column: str) -> pl.Expr:

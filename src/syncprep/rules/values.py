@@ -9,13 +9,16 @@ test suite holds both ways to the same answer.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cache
 
 import polars as pl
 
-from ..domains import DNS_LABEL
-from ..schema import ATEXT, INVISIBLE_CHARS, MAX_LENGTH, NICKNAME_CHARS, SAM_MAX_LENGTH
+import re
+
+from ..domains import is_routable, public_tlds
+from ..schema import ATEXT, INVISIBLE_CHARS
 from .catalog import Rule
 from .context import CheckContext
 
@@ -23,9 +26,15 @@ c = pl.col
 
 HIT_SCHEMA = {"eid": pl.UInt32, "attr": pl.String, "value": pl.String, "code": pl.String}
 
-# atext without '.', for dot-atoms. Ex) "bob.smith" = atom "." atom
-_ATOM = rf"[{ATEXT}]+"
-_UPN_ATOM = r"[A-Za-z0-9'_!#^~\-]+"
+# The "clean" patterns describe common, certainly valid values with bounded shapes, because
+# bounded shapes make every length limit hold without measuring: a local part of at most three
+# atoms of at most 20 characters is at most 62 long. Anything else takes the full check.
+_ATOM = rf"[{ATEXT}]{{1,20}}"
+_LOCAL = rf"{_ATOM}(?:\.{_ATOM}){{0,2}}"
+_UPN_ATOM = r"[A-Za-z0-9'_!#^~\-]{1,20}"
+_UPN_LOCAL = rf"{_UPN_ATOM}(?:\.{_UPN_ATOM}){{0,2}}"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9\-]{0,20}[A-Za-z0-9])?"
+_UPN_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9\-]{0,13}[A-Za-z0-9])?"
 # Proxy types whose values are plain printable text (anything else gets the full check).
 _OTHER_TYPES = r"(?:sip|eum|notes|gwise|ms|ccmail|fax|rfax|msmail|meeting)"
 _X500_TEXT = r"[\x20\x21\x23-\x5A\x5C\x5E-\x7E]"
@@ -42,84 +51,70 @@ class Family:
     derive: Callable[[pl.DataFrame], pl.DataFrame]
 
 
-def _at_most(limit: int) -> pl.Expr:
-    return c("value").str.len_bytes() <= limit
+@cache
+def _tlds(longest: int = 63) -> str:
+    return "(?:" + "|".join(t for t in sorted(public_tlds(), key=lambda t: (-len(t), t)) if len(t) <= longest) + ")"
 
 
-def _verified_ok(ctx: CheckContext) -> pl.Expr:
-    pattern = ctx.verified_suffix_pattern
-    if pattern is None:
-        return pl.lit(True)
-    return c("value").str.contains(pattern)
+def _domain(ctx: CheckContext) -> str:
+    """A routable domain of at most three labels of at most 22 characters (or a verified one)."""
+    verified = _verified_alternation(ctx)
+    if verified:
+        return rf"(?:{_LABEL}\.){{0,2}}(?i:{verified})"
+    return rf"(?:{_LABEL}\.){{1,3}}(?i:{_tlds()})"
 
 
-def _smtp(ctx: CheckContext, prefix: str = "") -> str:
-    return rf"(?i:^{prefix}){_ATOM}(?:\.{_ATOM})*@(?i:{ctx.routable_domain_pattern})$"
+def _upn_domain(ctx: CheckContext) -> str:
+    """A routable UPN suffix of at most 48 characters: two labels of 15 and a TLD of 16 at most."""
+    verified = _verified_alternation(ctx, longest=48)
+    if verified is not None:
+        return rf"(?i:{verified})" if verified else r"(?!)"
+    return rf"(?:{_UPN_LABEL}\.){{1,2}}(?i:{_tlds(16)})"
 
 
-def _local_len_ok(prefix_len: int) -> pl.Expr:
-    at = c("value").str.find("@", literal=True)
-    return at.is_null() | (at - prefix_len <= 64)
+def _verified_alternation(ctx: CheckContext, longest: int = 253) -> str | None:
+    if not ctx.domains.verified:
+        return None
+    usable = sorted(d for d in ctx.domains.verified if is_routable(d) and len(d) <= longest)
+    return "|".join(re.escape(d) for d in usable) if usable else "\\b\\B"
 
 
 def _clean_upn(ctx: CheckContext) -> pl.Expr:
-    at = c("value").str.find("@", literal=True)
-    length = c("value").str.len_bytes()
-    return (
-        c("value").str.contains(rf"^{_UPN_ATOM}(?:\.{_UPN_ATOM})*@(?i:{ctx.routable_domain_pattern})$")
-        & (length <= MAX_LENGTH["userprincipalname"])
-        & (at <= 64)
-        & (length - at - 1 <= 48)
-        & _verified_ok(ctx)
-    )
+    return c("value").str.contains(rf"^{_UPN_LOCAL}@{_upn_domain(ctx)}$")
 
 
 def _clean_mail(ctx: CheckContext) -> pl.Expr:
-    at = c("value").str.find("@", literal=True)
-    return (
-        c("value").str.contains(_smtp(ctx))
-        & _at_most(MAX_LENGTH["mail"])
-        & (at <= 64)
-        & _verified_ok(ctx)
-    )
+    return c("value").str.contains(rf"^{_LOCAL}@{_domain(ctx)}$")
 
 
 def _clean_proxy(ctx: CheckContext) -> pl.Expr:
     pattern = (
-        rf"^(?:(?i:smtp):{_ATOM}(?:\.{_ATOM})*@(?i:{ctx.routable_domain_pattern})"
-        rf"|(?i:x\.?[45]00):{_X500_TEXT}*"
-        rf"|(?i:{_OTHER_TYPES}):{_OTHER_TEXT}*)$"
+        rf"^(?:(?i:smtp):{_LOCAL}@{_domain(ctx)}"
+        rf"|(?i:x\.?[45]00):{_X500_TEXT}{{0,200}}"
+        rf"|(?i:{_OTHER_TYPES}):{_OTHER_TEXT}{{1,200}})$"
     )
-    low = c("value").str.to_lowercase()
-    clean = (
-        c("value").str.contains(pattern)
-        & _at_most(MAX_LENGTH["proxyaddresses"])
-        & _local_len_ok(5)
-        & ~low.str.ends_with("microsoftonline.com")
-        & _verified_ok(ctx).or_(~low.str.starts_with("smtp:"))
-    )
-    if ctx.own_tenant_pattern is not None:
-        clean = clean & ~low.str.ends_with("onmicrosoft.com")
+    # Reserved domains look valid; they are told apart on the lower-case value.
+    low = c("low")
+    clean = c("value").str.contains(pattern) & ~low.str.contains("microsoftonline.com", literal=True)
+    own = ctx.own_tenant_pattern
+    if own is not None:
+        # Ex) tenant contoso: "smtp:bob@contoso.mail.onmicrosoft.com" stays clean.
+        clean = clean & (~low.str.contains("onmicrosoft.com", literal=True) | low.str.contains("@" + own.removeprefix("^")))
     return clean
 
 
 def _clean_target(ctx: CheckContext) -> pl.Expr:
-    return (
-        c("value").str.contains(_smtp(ctx, r"(?:smtp:)?"))
-        & _at_most(MAX_LENGTH["targetaddress"])
-        & _local_len_ok(5)
-        & _verified_ok(ctx)
-    )
+    return c("value").str.contains(rf"^(?:(?i:smtp):)?{_LOCAL}@{_domain(ctx)}$")
 
 
 def _clean_nickname(ctx: CheckContext) -> pl.Expr:
     # The strict set in every profile: N005 warns about the rest of Exchange's set.
-    chars = NICKNAME_CHARS["dedicated"]
-    return c("value").str.contains(rf"^[{chars}]+(?:\.[{chars}]+)*$") & _at_most(MAX_LENGTH["mailnickname"])
+    atom = r"[A-Za-z0-9_\-]{1,20}"
+    return c("value").str.contains(rf"^{atom}(?:\.{atom}){{0,2}}$")
 
 
 def _clean_sam(ctx: CheckContext) -> pl.Expr:
-    return c("value").str.contains(r"^[A-Za-z0-9._\-$]+$") & _at_most(SAM_MAX_LENGTH["user"])
+    return c("value").str.contains(r"^[A-Za-z0-9._$\-]{1,20}$")
 
 
 def _clean_name(ctx: CheckContext) -> pl.Expr:
@@ -127,11 +122,12 @@ def _clean_name(ctx: CheckContext) -> pl.Expr:
         pattern = r"^[\x21-\x7E](?:[\x20-\x7E]*[\x21-\x7E])?$"
     else:
         pattern = rf"^[^\s{INVISIBLE_CHARS}](?:[^{INVISIBLE_CHARS}]*[^\s{INVISIBLE_CHARS}])?$"
-    return c("value").str.contains(pattern) & (c("value").str.len_chars() <= 64)
+    # Bytes are at least characters, so 64 bytes is within every name limit.
+    return c("value").str.contains(pattern) & (c("value").str.len_bytes() <= 64)
 
 
 def _clean_printable(ctx: CheckContext) -> pl.Expr:
-    return c("value").str.contains(r"^[\x21-\x7E]+$")
+    return c("value").str.contains(r"^[\x21-\x7E]{1,250}$")
 
 
 def _split_address(frame: pl.DataFrame) -> pl.DataFrame:
@@ -173,33 +169,59 @@ FAMILIES: tuple[Family, ...] = (
 CHECKED = frozenset(a for f in FAMILIES for a in f.attributes)
 
 
+def with_low(frame: pl.DataFrame) -> pl.DataFrame:
+    """Add ``low``, the trimmed lower-case value (proxy rules and duplicate keys both read it)."""
+    return frame.with_columns(low=c("value").str.strip_chars().str.to_lowercase())
+
+
 def evaluate(
     values: pl.DataFrame, rules: tuple[Rule, ...], ctx: CheckContext, *, prefilter: bool = True
 ) -> pl.DataFrame:
+    """Hits of the per-value rules for a frame of (eid, attr, value, kind) rows."""
+    parts = {
+        key[0]: frame
+        for key, frame in values.filter(c("attr").is_in(CHECKED)).partition_by("attr", as_dict=True, include_key=False).items()
+    }
+    if "proxyaddresses" in parts:
+        parts["proxyaddresses"] = with_low(parts["proxyaddresses"])
+    return evaluate_parts(parts, rules, ctx, prefilter=prefilter)  # type: ignore[arg-type]
+
+
+def evaluate_parts(
+    parts: Mapping[str, pl.DataFrame], rules: tuple[Rule, ...], ctx: CheckContext, *, prefilter: bool = True
+) -> pl.DataFrame:
     """Hits of the per-value rules: one row (eid, attr, value, code) per value and rule that fails.
 
-    ``values`` has columns eid, attr, value, kind (the object kind decides some limits).
+    ``parts`` maps an attribute to its (eid, value, kind[, external]) rows; proxyAddresses rows
+    also carry ``low`` (see :func:`with_low`).
     """
     value_rules = [r for r in rules if r.scope == "value" and r.check is not None]
-    parts: list[pl.DataFrame] = []
+    hits: list[pl.DataFrame] = []
     for family in FAMILIES:
         applicable = [r for r in value_rules if set(r.lower_attributes) & set(family.attributes)]
         if not applicable:
             continue
-        rows = values.filter(c("attr").is_in(family.attributes))
-        if prefilter and rows.height:
-            rows = rows.filter(~family.clean(ctx))
-        if not rows.height:
+        frames = []
+        for attr in family.attributes:
+            part = parts.get(attr)
+            if part is None or not part.height:
+                continue
+            if prefilter:
+                part = part.filter(~family.clean(ctx))
+            if part.height:
+                external = c("external") if "external" in part.columns else pl.lit(False)
+                frames.append(part.select("eid", "value", "kind", external.alias("external"), pl.lit(attr).alias("attr")))
+        if not frames:
             continue
-        rows = family.derive(rows)
+        rows = family.derive(pl.concat(frames))
         for rule in applicable:
             assert rule.check is not None
             hit = rows.filter(c("attr").is_in(rule.lower_attributes) & rule.check(ctx).fill_null(False))
             if hit.height:
-                parts.append(hit.select("eid", "attr", "value", pl.lit(rule.code).alias("code")))
-    if not parts:
+                hits.append(hit.select("eid", "attr", "value", pl.lit(rule.code).alias("code")))
+    if not hits:
         return pl.DataFrame(schema=HIT_SCHEMA)
-    return pl.concat(parts).cast(HIT_SCHEMA)  # type: ignore[arg-type]
+    return pl.concat(hits).cast(HIT_SCHEMA)  # type: ignore[arg-type]
 
 
-__all__ = ["CHECKED", "DNS_LABEL", "FAMILIES", "HIT_SCHEMA", "evaluate"]
+__all__ = ["CHECKED", "FAMILIES", "HIT_SCHEMA", "evaluate", "evaluate_parts", "with_low"]

@@ -11,6 +11,9 @@ from .base import Source
 from .ldif import LdifSource
 
 DEMO = "demo"
+# The sample organisation's tenant: used for 'demo' when no tenant settings are given.
+DEMO_TENANT = "contoso"
+DEMO_VERIFIED_DOMAINS = ("contoso.com", "fabrikam.com")
 _SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 
 
@@ -68,4 +71,4 @@ def _looks_like_csv(path: Path) -> bool:
     return False
 
 
-__all__ = ["DEMO", "LdifSource", "Source", "demo_path", "open_source"]
+__all__ = ["DEMO", "DEMO_TENANT", "DEMO_VERIFIED_DOMAINS", "LdifSource", "Source", "demo_path", "open_source"]

@@ -164,7 +164,8 @@ def _stream(path: Path, attributes: frozenset[str] | None, batch_lines: int, sou
     name, value = pl.col("name"), pl.col("value")
     lf = (
         pl.scan_lines(path, name="line", row_index_name="ln", row_index_offset=1)
-        .select("ln", pl.col("line").str.split_exact(": ", 1).alias("s"))
+        # splitn keeps the rest whole; split_exact(": ", 1) would cut "description: Note: x" to "Note".
+        .select("ln", pl.col("line").str.splitn(": ", 2).alias("s"))
         .unnest("s")
         .rename({"field_0": "name", "field_1": "value"})
         .with_columns(
@@ -324,7 +325,7 @@ def _unfold(plain: pl.DataFrame, special: pl.DataFrame, source: str) -> tuple[pl
             c("eid").first(),
             pl.when(cont).then(_line().str.slice(1)).otherwise(_line()).str.join("").alias("line"),
         )
-        .with_columns(c("line").str.split_exact(": ", 1).alias("s"))
+        .with_columns(c("line").str.splitn(": ", 2).alias("s"))
         .unnest("s")
         .rename({"field_0": "name", "field_1": "value"})
         .with_columns(special=pl.lit(True))
