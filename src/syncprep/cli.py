@@ -14,6 +14,9 @@ from pathlib import Path
 from typing import TextIO
 
 import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import Progress as RichProgress
 
 from . import __version__
 from .engine import ScanOptions, ScanResult, scan
@@ -53,8 +56,8 @@ class _DelayedProgress:
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
-        self.bar = None
-        self.task = None
+        self.bar: RichProgress | None = None
+        self.task: TaskID | None = None
 
     def for_source(self, source: Source) -> Progress:
         if not self.enabled:
@@ -70,19 +73,15 @@ class _DelayedProgress:
             if self.bar is None:
                 if time.monotonic() - started < 1.0:
                     return
-                from rich.progress import (
-                    BarColumn,
-                    MofNCompleteColumn,
-                    Progress,
-                    TextColumn,
-                    TimeElapsedColumn,
-                    TimeRemainingColumn,
-                )
-
-                self.bar = Progress(
-                    TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn(unit),
-                    TimeElapsedColumn(), TimeRemainingColumn(), transient=True,
-                    console=__import__("rich.console").console.Console(stderr=True),
+                self.bar = RichProgress(
+                    TextColumn("{task.description}"),
+                    BarColumn(),
+                    MofNCompleteColumn(),
+                    TextColumn(unit),
+                    TimeElapsedColumn(),
+                    TimeRemainingColumn(),
+                    transient=True,
+                    console=Console(stderr=True),
                 )
                 self.bar.start()
             if self.task is None:
@@ -104,7 +103,7 @@ def _output(path: str | None, fmt: str) -> Iterator[TextIO]:
     # Excel opens UTF-8 CSV correctly only with a byte-order mark.
     encoding = "utf-8-sig" if fmt == "csv" else "utf-8"
     try:
-        handle = open(path, "w", encoding=encoding, newline="" if fmt == "csv" else None)
+        handle = open(path, "w", encoding=encoding, newline="" if fmt == "csv" else None)  # noqa: SIM115
     except OSError as exc:
         raise ConfigError(f"cannot write {path}: {exc.strerror}") from None
     with handle:
@@ -137,24 +136,54 @@ def main() -> None:
 
 @main.command("scan")
 @click.argument("sources", nargs=-1, required=True, metavar="SOURCE...")
-@click.option("--profile", type=click.Choice(PROFILES), default="m365", show_default=True,
-              help="Rule set: Microsoft 365 (m365) or the legacy dedicated rules.")
-@click.option("--verified-domains", multiple=True, metavar="LIST|@FILE",
-              help="The tenant's verified domains (comma-separated, or @file with one per line); "
-              "addresses elsewhere become 'unverifieddomain' findings.")
-@click.option("--tenant", metavar="NAME", help="The tenant's onmicrosoft.com name, so its own addresses are not 'reserved'.")
-@click.option("--upn-suffix-map", multiple=True, metavar="OLD=NEW",
-              help="Suggest NEW as the UPN suffix for UPNs ending in OLD (e.g. contoso.local=contoso.com).")
-@click.option("--exclusions", type=click.Choice(EXCLUSION_SETS), default="entra", show_default=True,
-              help="Which objects to skip: what Entra Connect skips, IdFix's list, or none.")
-@click.option("--select", multiple=True, metavar="CODES",
-              help="Only these rules: codes (U008), code prefixes (U, X00), rule names or error types.")
+@click.option(
+    "--profile",
+    type=click.Choice(PROFILES),
+    default="m365",
+    show_default=True,
+    help="Rule set: Microsoft 365 (m365) or the legacy dedicated rules.",
+)
+@click.option(
+    "--verified-domains",
+    multiple=True,
+    metavar="LIST|@FILE",
+    help="The tenant's verified domains (comma-separated, or @file with one per line); "
+    "addresses elsewhere become 'unverifieddomain' findings.",
+)
+@click.option(
+    "--tenant", metavar="NAME", help="The tenant's onmicrosoft.com name, so its own addresses are not 'reserved'."
+)
+@click.option(
+    "--upn-suffix-map",
+    multiple=True,
+    metavar="OLD=NEW",
+    help="Suggest NEW as the UPN suffix for UPNs ending in OLD (e.g. contoso.local=contoso.com).",
+)
+@click.option(
+    "--exclusions",
+    type=click.Choice(EXCLUSION_SETS),
+    default="entra",
+    show_default=True,
+    help="Which objects to skip: what Entra Connect skips, IdFix's list, or none.",
+)
+@click.option(
+    "--select",
+    multiple=True,
+    metavar="CODES",
+    help="Only these rules: codes (U008), code prefixes (U, X00), rule names or error types.",
+)
 @click.option("--ignore", multiple=True, metavar="CODES", help="Leave out these rules (same forms as --select).")
-@click.option("--base-dn", "base_dns", multiple=True, metavar="DN",
-              help="Only objects at or below this DN (repeatable).")
+@click.option(
+    "--base-dn", "base_dns", multiple=True, metavar="DN", help="Only objects at or below this DN (repeatable)."
+)
 @click.option("--strict-ascii", is_flag=True, help="Also warn about non-ASCII letters in names.")
-@click.option("--max-proxy-addresses", type=click.IntRange(1), default=300, show_default=True,
-              help="Warn above this many proxyAddresses on one object.")
+@click.option(
+    "--max-proxy-addresses",
+    type=click.IntRange(1),
+    default=300,
+    show_default=True,
+    help="Warn above this many proxyAddresses on one object.",
+)
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True, help="Output format.")
 @click.option("-o", "--output", metavar="FILE", help="Write the report to FILE instead of stdout.")
 @click.option("--show-skipped", is_flag=True, help="List every skipped object with its reason (text format).")
@@ -234,7 +263,6 @@ def _rule_row(rule: Rule) -> tuple[str, ...]:
 @click.argument("code", required=False)
 def rules_command(code: str | None) -> None:
     """List every check, or explain one (syncprep rules U008)."""
-    from rich.console import Console
     from rich.table import Table
 
     console = Console(highlight=False)
@@ -246,9 +274,10 @@ def rules_command(code: str | None) -> None:
             table.add_row(*_rule_row(rule))
         console.print(table)
         return
-    rule = BY_CODE.get(code.upper()) or next((r for r in RULES if r.name == code.lower()), None)
-    if rule is None:
+    found = BY_CODE.get(code.upper()) or next((r for r in RULES if r.name == code.lower()), None)
+    if found is None:
         raise ConfigError(f"no rule {code!r}: 'syncprep rules' lists them all")
+    rule = found
     severity = ", ".join(f"{p}: {rule.severity_in(p).value}" for p in sorted(rule.profiles))
     console.print(f"[bold]{rule.code} {rule.name}[/bold]  ({rule.error.value}; {severity})")
     console.print(f"Attributes: {', '.join(rule.attributes)}")
@@ -281,11 +310,12 @@ def run(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
-    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, no traceback
+    except Exception as exc:
         if os.environ.get("SYNCPREP_DEBUG"):
             raise
         click.echo(
-            f"syncprep: internal error: {type(exc).__name__}: {exc} (set SYNCPREP_DEBUG=1 for details, and please report it)",
+            f"syncprep: internal error: {type(exc).__name__}: {exc} "
+            "(set SYNCPREP_DEBUG=1 for details, and please report it)",
             err=True,
         )
         return 2
@@ -294,4 +324,3 @@ def run(argv: Sequence[str] | None = None) -> int:
 
 def entry_point() -> None:
     sys.exit(run())
-

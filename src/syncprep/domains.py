@@ -20,8 +20,26 @@ from .errors import ConfigError
 # so many private networks already use them (`.corp`, `.home`, `.mail`).
 # Ex) "arpa" is in the PSL's ICANN section, but "me@anything.arpa" is not a mailbox.
 SPECIAL_USE_TLDS = frozenset(
-    {"arpa", "invalid", "local", "localhost", "onion", "test", "example", "internal", "home", "corp",
-     "lan", "localdomain", "mail", "alt", "intranet", "private", "domain", "workgroup"}
+    {
+        "arpa",
+        "invalid",
+        "local",
+        "localhost",
+        "onion",
+        "test",
+        "example",
+        "internal",
+        "home",
+        "corp",
+        "lan",
+        "localdomain",
+        "mail",
+        "alt",
+        "intranet",
+        "private",
+        "domain",
+        "workgroup",
+    }
 )
 
 DNS_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"

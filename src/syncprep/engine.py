@@ -117,7 +117,9 @@ def scan(
         for batch in source.batches(attributes, report):
             _process(batch, state, rules, ctx, options)
     findings = _findings(state, rules, ctx)
-    skipped_frame = pl.concat(state.skipped) if state.skipped else pl.DataFrame(schema={"dn": pl.String, "reason": pl.String})
+    skipped_frame = (
+        pl.concat(state.skipped) if state.skipped else pl.DataFrame(schema={"dn": pl.String, "reason": pl.String})
+    )
     counts = Counter(dict(skipped_frame.group_by("reason").len().iter_rows()))
     in_scope = sum(f.height for f in state.objects)
     return ScanResult(
@@ -133,7 +135,9 @@ def scan(
     )
 
 
-def _process(batch: pl.DataFrame, state: _State, rules: tuple[Rule, ...], ctx: CheckContext, options: ScanOptions) -> None:
+def _process(
+    batch: pl.DataFrame, state: _State, rules: tuple[Rule, ...], ctx: CheckContext, options: ScanOptions
+) -> None:
     """Scope, value rules, object rules and duplicate keys for one batch of whole entries.
 
     Entries are numbered 0..n-1 within the batch, so per-entry columns are gathered by number
@@ -155,22 +159,24 @@ def _process(batch: pl.DataFrame, state: _State, rules: tuple[Rule, ...], ctx: C
         | c("msexchmailboxguid").is_not_null()
         | c("msexchrecipienttypedetails").is_in(["1", "2147483648"]).fill_null(False)
     )
-    state.objects.append(
-        inscope.select((c("eid") + offset).alias("eid"), "dn", "cn", "kind", mailbox.alias("mailbox"))
-    )
+    state.objects.append(inscope.select((c("eid") + offset).alias("eid"), "dn", "cn", "kind", mailbox.alias("mailbox")))
 
     kind = objs["kind"]
     # Contacts and mail users carry other organisations' addresses by design.
     # Ex) a mail user forwarding to "ann@partner.com" (targetAddress outside the tenant).
-    external = objs.select(
-        (c("kind") == "contact")
-        | (
-            (c("kind") == "user")
-            & c("homemdb").is_null()
-            & c("targetaddress").is_not_null()
-            & ~c("targetaddress").str.to_lowercase().str.contains("onmicrosoft.com", literal=True).fill_null(False)
+    external = (
+        objs.select(
+            (c("kind") == "contact")
+            | (
+                (c("kind") == "user")
+                & c("homemdb").is_null()
+                & c("targetaddress").is_not_null()
+                & ~c("targetaddress").str.to_lowercase().str.contains("onmicrosoft.com", literal=True).fill_null(False)
+            )
         )
-    ).to_series().fill_null(False)
+        .to_series()
+        .fill_null(False)
+    )
     checked: dict[str, pl.DataFrame] = {}
     for attr, part in parts.items():
         if attr in ("dn", "objectclass"):
@@ -229,7 +235,9 @@ def _findings(state: _State, rules: tuple[Rule, ...], ctx: CheckContext) -> list
     objects_table = (
         pl.concat(state.objects)
         if state.objects
-        else pl.DataFrame(schema={"eid": pl.UInt32, "dn": pl.String, "cn": pl.String, "kind": pl.String, "mailbox": pl.Boolean})
+        else pl.DataFrame(
+            schema={"eid": pl.UInt32, "dn": pl.String, "cn": pl.String, "kind": pl.String, "mailbox": pl.Boolean}
+        )
     )
     all_keys = pl.concat(state.keys) if state.keys else pl.DataFrame(schema=duplicates.KEY_SCHEMA)
     dup_rows = pl.concat([duplicates.find(all_keys), *state.same_object])
@@ -266,16 +274,29 @@ def _findings(state: _State, rules: tuple[Rule, ...], ctx: CheckContext) -> list
         )
         holders: tuple[Holder, ...] = ()
         if group_ids:
-            members = sorted({m for g in group_ids for m in groups[g]}, key=lambda m: (info[m[0]][0].lower(), m[1], m[2]))
+            members = sorted(
+                {m for g in group_ids for m in groups[g]}, key=lambda m: (info[m[0]][0].lower(), m[1], m[2])
+            )
             holders = tuple(Holder(info[m][0], canonical(a), ObjectKind(info[m][2])) for m, a, _v in members)
             fix = _duplicate_fix(eid, value, group_ids, keepers, members, info)
         else:
             fix = suggest(attr, value, frozenset(errors), frozenset(ordered), context.get(eid, {}), ctx)
         out.append(
             Finding(
-                dn=dn, cn=_cn(dn, cn), object_class=ObjectKind(kind), attribute=canonical(attr), value=value,
-                errors=errors, rule=ordered[0], rules=tuple(ordered), severity=severity,
-                update=fix.update, safety=fix.safety, action=fix.action, holders=holders, note=fix.note,
+                dn=dn,
+                cn=_cn(dn, cn),
+                object_class=ObjectKind(kind),
+                attribute=canonical(attr),
+                value=value,
+                errors=errors,
+                rule=ordered[0],
+                rules=tuple(ordered),
+                severity=severity,
+                update=fix.update,
+                safety=fix.safety,
+                action=fix.action,
+                holders=holders,
+                note=fix.note,
             )
         )
     return _validate_updates(out, rules, ctx)
@@ -319,17 +340,31 @@ def _duplicate_fix(
         copies = [m for m in members if m[0] == eid]
         keep = next((m for m in copies if m[2].strip().startswith("SMTP:")), copies[0])
         if value == keep[2]:
-            return Suggestion(None, Safety.MANUAL, Action.COMPLETE, "keep this copy; the object holds the address twice")
+            return Suggestion(
+                None, Safety.MANUAL, Action.COMPLETE, "keep this copy; the object holds the address twice"
+            )
         return Suggestion(None, Safety.MANUAL, Action.REMOVE, f"extra copy of {keep[2]}")
     keeper = keepers.get(ids[0])
     if keeper is None:
         where = f" also held by {len(others)} other object(s)" if others else ""
-        return Suggestion(None, Safety.MANUAL, Action.EDIT, f"decide which holder keeps it:{where}.{mismatch}".replace(":.", "."))
+        return Suggestion(
+            None, Safety.MANUAL, Action.EDIT, f"decide which holder keeps it:{where}.{mismatch}".replace(":.", ".")
+        )
     if keeper == eid:
-        return Suggestion(None, Safety.MANUAL, Action.COMPLETE, f"keep: this object should hold it; REMOVE it from the others.{mismatch}")
+        return Suggestion(
+            None,
+            Safety.MANUAL,
+            Action.COMPLETE,
+            f"keep: this object should hold it; REMOVE it from the others.{mismatch}",
+        )
     attrs = {m[1] for m in members if m[0] == eid}
     if attrs == {"objectguid"}:
-        return Suggestion(None, Safety.MANUAL, Action.EDIT, f"objectGUID cannot change: clear mS-DS-ConsistencyGuid on {info[keeper][0]}.{mismatch}")
+        return Suggestion(
+            None,
+            Safety.MANUAL,
+            Action.EDIT,
+            f"objectGUID cannot change: clear mS-DS-ConsistencyGuid on {info[keeper][0]}.{mismatch}",
+        )
     return Suggestion(None, Safety.MANUAL, Action.REMOVE, f"{info[keeper][0]} keeps it.{mismatch}")
 
 
@@ -355,8 +390,19 @@ def _validate_updates(findings: list[Finding], rules: tuple[Rule, ...], ctx: Che
     for i in failing:
         f = out[i]
         out[i] = Finding(
-            dn=f.dn, cn=f.cn, object_class=f.object_class, attribute=f.attribute, value=f.value, errors=f.errors,
-            rule=f.rule, rules=f.rules, severity=f.severity, update=None, safety=Safety.MANUAL, action=Action.EDIT,
-            holders=f.holders, note="no automatic fix passes every check: edit by hand",
+            dn=f.dn,
+            cn=f.cn,
+            object_class=f.object_class,
+            attribute=f.attribute,
+            value=f.value,
+            errors=f.errors,
+            rule=f.rule,
+            rules=f.rules,
+            severity=f.severity,
+            update=None,
+            safety=Safety.MANUAL,
+            action=Action.EDIT,
+            holders=f.holders,
+            note="no automatic fix passes every check: edit by hand",
         )
     return out

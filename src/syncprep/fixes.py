@@ -32,9 +32,32 @@ _INVISIBLE = re.compile(f"[{INVISIBLE_CHARS}]")
 # Space-like invisible characters become a plain space in names. Ex) "Bob\u00a0Smith" -> "Bob Smith"
 _SPACELIKE = re.compile(r"[\t\u00A0\u2000-\u200A\u202F\u205F\u3000]")
 _SPECIAL_LETTERS = str.maketrans(
-    {"ß": "ss", "ẞ": "SS", "æ": "ae", "Æ": "AE", "ø": "o", "Ø": "O", "œ": "oe", "Œ": "OE", "đ": "d",
-     "Đ": "D", "ł": "l", "Ł": "L", "þ": "th", "Þ": "Th", "ð": "d", "Ð": "D", "ı": "i", "ħ": "h",
-     "Ħ": "H", "ŧ": "t", "Ŧ": "T", "ŋ": "ng", "Ŋ": "NG", "ĸ": "k"}
+    {
+        "ß": "ss",
+        "ẞ": "SS",
+        "æ": "ae",
+        "Æ": "AE",
+        "ø": "o",
+        "Ø": "O",
+        "œ": "oe",
+        "Œ": "OE",
+        "đ": "d",
+        "Đ": "D",
+        "ł": "l",
+        "Ł": "L",
+        "þ": "th",
+        "Þ": "Th",
+        "ð": "d",
+        "Ð": "D",
+        "ı": "i",
+        "ħ": "h",
+        "Ħ": "H",
+        "ŧ": "t",
+        "Ŧ": "T",
+        "ŋ": "ng",
+        "Ŋ": "NG",
+        "ĸ": "k",
+    }
 )
 
 
@@ -131,7 +154,9 @@ def suggest(
         return _primary(value, ctx_row)
     if "T004" in codes or ("T003" in codes and ctx_row.get("mail")):
         mail = (ctx_row.get("mail") or "").strip()
-        return Suggestion(f"SMTP:{mail}", Safety.UNSAFE, Action.EDIT, "targetAddress made from mail") if mail else MANUAL
+        return (
+            Suggestion(f"SMTP:{mail}", Safety.UNSAFE, Action.EDIT, "targetAddress made from mail") if mail else MANUAL
+        )
     if ErrorType.BLANK in errors and not value.strip():
         return _missing(attr, codes, ctx_row)
     if attr in NAME_ATTRIBUTES:
@@ -220,7 +245,9 @@ def _address(
             new_domain = check.map_upn_suffix(domain)
             if new_domain is None:
                 if attr == "proxyaddresses" and prefix == "smtp:":
-                    return Suggestion(None, Safety.UNSAFE, Action.REMOVE, "secondary address in a domain mail cannot reach")
+                    return Suggestion(
+                        None, Safety.UNSAFE, Action.REMOVE, "secondary address in a domain mail cannot reach"
+                    )
                 why = "not routable" if ErrorType.TOPLEVELDOMAIN in errors else "not a verified domain"
                 return Suggestion(None, Safety.MANUAL, Action.EDIT, f"the domain is {why}: choose a verified one")
         fixed = _repair_address(rest, ATEXT + ".", new_domain)

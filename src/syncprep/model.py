@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 
-class ObjectKind(str, Enum):
+class ObjectKind(StrEnum):
     """The directory object kinds that Microsoft 365 sync cares about."""
 
     USER = "user"
@@ -18,7 +18,7 @@ class ObjectKind(str, Enum):
     GROUP = "group"
 
 
-class ErrorType(str, Enum):
+class ErrorType(StrEnum):
     """The ERROR column: IdFix's names, plus this project's own (RULES.md §6)."""
 
     CHARACTER = "character"
@@ -37,14 +37,14 @@ class ErrorType(str, Enum):
     ANCHOR = "anchor"
 
 
-class Severity(str, Enum):
+class Severity(StrEnum):
     """An error makes sync fail or lose data; a warning is a risk worth a look."""
 
     ERROR = "error"
     WARNING = "warning"
 
 
-class Safety(str, Enum):
+class Safety(StrEnum):
     """How far a suggested fix can be trusted without a human looking at it.
 
     Ordered like ruff's applicability: ``safe`` fixes can be accepted in bulk,
@@ -64,7 +64,7 @@ class Safety(str, Enum):
 _SAFETY_RANK = {Safety.SAFE: 0, Safety.UNSAFE: 1, Safety.MANUAL: 2}
 
 
-class Action(str, Enum):
+class Action(StrEnum):
     """What to do with a finding (the PROPOSEDACTION / ACTION columns)."""
 
     EDIT = "EDIT"

@@ -12,12 +12,33 @@ CANONICAL = MappingProxyType(
     {
         name.lower(): name
         for name in (
-            "dn", "objectClass", "cn", "userPrincipalName", "mail", "mailNickname", "proxyAddresses",
-            "targetAddress", "sAMAccountName", "displayName", "givenName", "sn",
-            "isCriticalSystemObject", "msExchRecipientTypeDetails", "msExchHideFromAddressLists",
-            "groupType", "homeMDB", "msExchMailboxGuid", "msRTCSIP-PrimaryUserAddress",
-            "mS-DS-ConsistencyGuid", "objectGUID", "objectSid", "userCertificate",
-            "userSMIMECertificate", "thumbnailPhoto", "member", "distinguishedName",
+            "dn",
+            "objectClass",
+            "cn",
+            "userPrincipalName",
+            "mail",
+            "mailNickname",
+            "proxyAddresses",
+            "targetAddress",
+            "sAMAccountName",
+            "displayName",
+            "givenName",
+            "sn",
+            "isCriticalSystemObject",
+            "msExchRecipientTypeDetails",
+            "msExchHideFromAddressLists",
+            "groupType",
+            "homeMDB",
+            "msExchMailboxGuid",
+            "msRTCSIP-PrimaryUserAddress",
+            "mS-DS-ConsistencyGuid",
+            "objectGUID",
+            "objectSid",
+            "userCertificate",
+            "userSMIMECertificate",
+            "thumbnailPhoto",
+            "member",
+            "distinguishedName",
         )
     }
 )
@@ -32,12 +53,32 @@ def canonical(attr: str) -> str:
 # frames, so equal bytes compare equal as text.
 BINARY_ATTRIBUTES = frozenset(
     {
-        "objectguid", "objectsid", "ms-ds-consistencyguid", "usercertificate", "usersmimecertificate",
-        "thumbnailphoto", "jpegphoto", "msexchmailboxguid", "msexcharchiveguid", "sidhistory",
-        "ntsecuritydescriptor", "msexchmailboxsecuritydescriptor", "logonhours", "cacertificate",
-        "msexchsafesendershash", "msexchblockedsendershash", "msexchsaferecipientshash",
-        "msexchumspokenname", "msds-keycredentiallink", "terminalserver", "mssfu30posixmember",
-        "usercert", "x500uniqueidentifier", "audio", "photo", "usercertificate;binary",
+        "objectguid",
+        "objectsid",
+        "ms-ds-consistencyguid",
+        "usercertificate",
+        "usersmimecertificate",
+        "thumbnailphoto",
+        "jpegphoto",
+        "msexchmailboxguid",
+        "msexcharchiveguid",
+        "sidhistory",
+        "ntsecuritydescriptor",
+        "msexchmailboxsecuritydescriptor",
+        "logonhours",
+        "cacertificate",
+        "msexchsafesendershash",
+        "msexchblockedsendershash",
+        "msexchsaferecipientshash",
+        "msexchumspokenname",
+        "msds-keycredentiallink",
+        "terminalserver",
+        "mssfu30posixmember",
+        "usercert",
+        "x500uniqueidentifier",
+        "audio",
+        "photo",
+        "usercertificate;binary",
     }
 )
 
@@ -62,9 +103,21 @@ CHECKED_ATTRIBUTES = MappingProxyType(
 
 # Attributes read to decide an object's kind and scope, and to suggest fixes.
 CONTEXT_ATTRIBUTES = (
-    "cn", "samaccountname", "mailnickname", "iscriticalsystemobject", "msexchrecipienttypedetails",
-    "msexchhidefromaddresslists", "grouptype", "displayname", "mail", "userprincipalname", "homemdb",
-    "msexchmailboxguid", "givenname", "sn", "targetaddress",
+    "cn",
+    "samaccountname",
+    "mailnickname",
+    "iscriticalsystemobject",
+    "msexchrecipienttypedetails",
+    "msexchhidefromaddresslists",
+    "grouptype",
+    "displayname",
+    "mail",
+    "userprincipalname",
+    "homemdb",
+    "msexchmailboxguid",
+    "givenname",
+    "sn",
+    "targetaddress",
 )
 
 ANCHOR_ATTRIBUTES = ("ms-ds-consistencyguid", "objectguid")
@@ -130,7 +183,19 @@ SECURITY_GROUP_BIT = 0x80000000
 # The values IdFix meant to skip (compared as numbers here, which IdFix never managed).
 IDFIX_RECIPIENT_TYPES = (0x1000, 0x2000, 0x4000, 0x400000, 0x800000, 0x1000000, 0x20000000)
 IDFIX_CN_PREFIXES = (
-    "admini", "cas_{", "discoverysearchmailbox", "federatedemail", "guest", "httpconnector", "krbtgt",
-    "iusr_", "iwam", "msol", "support_", "systemmailbox", "wwioadmini", "healthmailbox",
+    "admini",
+    "cas_{",
+    "discoverysearchmailbox",
+    "federatedemail",
+    "guest",
+    "httpconnector",
+    "krbtgt",
+    "iusr_",
+    "iwam",
+    "msol",
+    "support_",
+    "systemmailbox",
+    "wwioadmini",
+    "healthmailbox",
     "exchange online-applicationaccount",
 )

@@ -15,8 +15,15 @@ from ..engine import ScanResult
 from ..model import Finding
 
 IDFIX_COLUMNS = (
-    "DISTINGUISHEDNAME", "COMMONNAME", "OBJECTCLASS", "ATTRIBUTE", "ERROR", "VALUE", "UPDATE",
-    "PROPOSEDACTION", "ACTION",
+    "DISTINGUISHEDNAME",
+    "COMMONNAME",
+    "OBJECTCLASS",
+    "ATTRIBUTE",
+    "ERROR",
+    "VALUE",
+    "UPDATE",
+    "PROPOSEDACTION",
+    "ACTION",
 )
 # A spreadsheet treats a cell starting with one of these as a formula.
 # Ex) "=HYPERLINK(...)" in a displayName must stay text when the CSV is opened in Excel.

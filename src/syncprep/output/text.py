@@ -57,7 +57,9 @@ def write_text(result: ScanResult, out: TextIO, *, color: bool = False, show_ski
             grid.add_column(a, justify="right")
         grid.add_column("total", justify="right", style="bold")
         for error, row in table.items():
-            grid.add_row(error, *(f"{row.get(a, 0):,}" if row.get(a) else "" for a in attributes), f"{sum(row.values()):,}")
+            grid.add_row(
+                error, *(f"{row.get(a, 0):,}" if row.get(a) else "" for a in attributes), f"{sum(row.values()):,}"
+            )
         console.print(grid)
     if result.skipped:
         console.print("Skipped, as Entra Connect would:" if result.options.exclusions == "entra" else "Skipped:")

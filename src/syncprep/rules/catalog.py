@@ -29,6 +29,7 @@ from ..schema import (
     INVISIBLE_CHARS,
     MAX_LENGTH,
     NICKNAME_CHARS,
+    OTHER_PROXY_INVALID_CHARS,
     SAM_INVALID_CHARS,
     SAM_MAX_LENGTH,
     SMTP_MAX_DOMAIN,
@@ -37,9 +38,8 @@ from ..schema import (
     UPN_LOCAL_CHARS,
     UPN_MAX_DOMAIN,
     UPN_MAX_LOCAL,
-    X500_INVALID_CHARS,
     X400_X500_TYPES,
-    OTHER_PROXY_INVALID_CHARS,
+    X500_INVALID_CHARS,
 )
 from .context import CheckContext
 
@@ -115,11 +115,7 @@ def _bad_domain_syntax(ctx: CheckContext) -> pl.Expr:
 
 def _non_routable(ctx: CheckContext) -> pl.Expr:
     # Ex) "contoso.local", "intranet", "contoso.com." (empty top label)
-    return (
-        c("domain").is_not_null()
-        & (c("domain") != "")
-        & ~c("domain").str.contains(rf"(?i)\.{ctx.tld_pattern}$")
-    )
+    return c("domain").is_not_null() & (c("domain") != "") & ~c("domain").str.contains(rf"(?i)\.{ctx.tld_pattern}$")
 
 
 def _unverified(ctx: CheckContext) -> pl.Expr:
@@ -146,15 +142,18 @@ def _format_at(_: CheckContext) -> pl.Expr:
     return (c("addr").str.count_matches("@", literal=True) != 1) | (c("local") == "") | (c("domain") == "")
 
 
-def _smtp_rules(prefix: str, attribute: str, applies: pl.Expr, label: str) -> list[Rule]:
+def _smtp_rules(prefix: str, attribute: str, applies: pl.Expr, label: str, *, owned: bool = True) -> list[Rule]:
     """The SMTP address checks of RULES.md §5, for one attribute (mail, SMTP proxies, targets)."""
 
     def on(check: Check) -> Check:
         return lambda ctx: applies & check(ctx)
 
-    return [
+    rules = [
         Rule(
-            f"{prefix}101", f"{label}-invalid-character", ErrorType.CHARACTER, (attribute,),
+            f"{prefix}101",
+            f"{label}-invalid-character",
+            ErrorType.CHARACTER,
+            (attribute,),
             f"{label.capitalize()} holds a character an SMTP address cannot have.",
             "Exchange Online accepts only dot-atom local parts (letters, digits and "
             "! # $ % & ' * + - / = ? ^ _ ` { | } ~) and host names of letters, digits and '-'; "
@@ -164,7 +163,10 @@ def _smtp_rules(prefix: str, attribute: str, applies: pl.Expr, label: str) -> li
             on(lambda ctx: _has(rf"[^{ATEXT}.]", "local") | _has(rf"[^{DOMAIN_CHARS}]", "domain")),
         ),
         Rule(
-            f"{prefix}102", f"{label}-format", ErrorType.FORMAT, (attribute,),
+            f"{prefix}102",
+            f"{label}-format",
+            ErrorType.FORMAT,
+            (attribute,),
             f"{label.capitalize()} is not of the form local@domain.",
             "An address needs exactly one '@' with a local part before it and a domain after it.",
             "bob@@contoso.com -> bob@contoso.com",
@@ -172,7 +174,10 @@ def _smtp_rules(prefix: str, attribute: str, applies: pl.Expr, label: str) -> li
             on(_format_at),
         ),
         Rule(
-            f"{prefix}103", f"{label}-local-part-dots", ErrorType.LOCALPART, (attribute,),
+            f"{prefix}103",
+            f"{label}-local-part-dots",
+            ErrorType.LOCALPART,
+            (attribute,),
             "The local part starts or ends with '.', or has '..'.",
             "Dot-atom local parts may not start or end with a dot or hold two dots in a row.",
             ".bob..smith.@contoso.com -> bob.smith@contoso.com",
@@ -180,7 +185,10 @@ def _smtp_rules(prefix: str, attribute: str, applies: pl.Expr, label: str) -> li
             on(lambda ctx: _dots("local")),
         ),
         Rule(
-            f"{prefix}104", f"{label}-invalid-domain", ErrorType.DOMAINPART, (attribute,),
+            f"{prefix}104",
+            f"{label}-invalid-domain",
+            ErrorType.DOMAINPART,
+            (attribute,),
             "The domain is not a valid DNS name.",
             "Labels must be 1-63 letters, digits or '-', not starting or ending with '-'; "
             "IP literals such as [10.0.0.1] are refused.",
@@ -189,7 +197,10 @@ def _smtp_rules(prefix: str, attribute: str, applies: pl.Expr, label: str) -> li
             on(_bad_domain_syntax),
         ),
         Rule(
-            f"{prefix}105", f"{label}-non-routable-domain", ErrorType.TOPLEVELDOMAIN, (attribute,),
+            f"{prefix}105",
+            f"{label}-non-routable-domain",
+            ErrorType.TOPLEVELDOMAIN,
+            (attribute,),
             "The domain does not end in a public top-level domain.",
             "Only internet-routable domains can be verified in a tenant; mail to .local, .lan, "
             ".corp or single-label domains can never arrive.",
@@ -198,7 +209,10 @@ def _smtp_rules(prefix: str, attribute: str, applies: pl.Expr, label: str) -> li
             on(_non_routable),
         ),
         Rule(
-            f"{prefix}106", f"{label}-unverified-domain", ErrorType.UNVERIFIEDDOMAIN, (attribute,),
+            f"{prefix}106",
+            f"{label}-unverified-domain",
+            ErrorType.UNVERIFIEDDOMAIN,
+            (attribute,),
             "The domain is not one of the tenant's verified domains (with --verified-domains).",
             "Exchange Online drops a mailbox's or group's addresses in domains the tenant has not "
             "verified (contacts and mail users may point anywhere).",
@@ -207,7 +221,10 @@ def _smtp_rules(prefix: str, attribute: str, applies: pl.Expr, label: str) -> li
             on(_unverified),
         ),
         Rule(
-            f"{prefix}107", f"{label}-local-part-too-long", ErrorType.LENGTH, (attribute,),
+            f"{prefix}107",
+            f"{label}-local-part-too-long",
+            ErrorType.LENGTH,
+            (attribute,),
             f"The local part is longer than {SMTP_MAX_LOCAL} characters.",
             "RFC 5321 limits the part before '@' to 64 characters.",
             "a-very-long-local-part...@contoso.com",
@@ -215,6 +232,8 @@ def _smtp_rules(prefix: str, attribute: str, applies: pl.Expr, label: str) -> li
             on(lambda ctx: _length_over("local", SMTP_MAX_LOCAL)),
         ),
     ]
+    # A targetAddress is where mail goes, not an address the tenant owns: no verified-domain check.
+    return rules if owned else [r for r in rules if r.error is not ErrorType.UNVERIFIEDDOMAIN]
 
 
 def _is_smtp() -> pl.Expr:
@@ -229,7 +248,10 @@ def _target_is_smtp() -> pl.Expr:
 RULES: tuple[Rule, ...] = (
     # -- characters, in every attribute -------------------------------------------------------
     Rule(
-        "C001", "invisible-character", ErrorType.CHARACTER, TEXT_ATTRS,
+        "C001",
+        "invisible-character",
+        ErrorType.CHARACTER,
+        TEXT_ATTRS,
         "The value holds a control or invisible character.",
         "Tabs, line breaks, zero-width spaces, no-break spaces, soft hyphens, byte-order marks and "
         "bidi controls make the cloud silently discard sign-in names and addresses: sign-in or "
@@ -239,16 +261,21 @@ RULES: tuple[Rule, ...] = (
         lambda ctx: _has(f"[{INVISIBLE_CHARS}]"),
     ),
     Rule(
-        "C002", "non-ascii-character", ErrorType.CHARACTER, ADDRESS_ATTRS,
+        "C002",
+        "non-ascii-character",
+        ErrorType.CHARACTER,
+        ADDRESS_ATTRS,
         "A sign-in name or address holds a character outside printable ASCII.",
-        "The cloud rewrites such characters in UPNs and mailNicknames to '_' and refuses them in "
-        "proxy addresses.",
+        "The cloud rewrites such characters in UPNs and mailNicknames to '_' and refuses them in proxy addresses.",
         "jürgen@contoso.com -> jurgen@contoso.com",
         "unsafe: accented letters are transliterated (ü -> u), which changes the address.",
         lambda ctx: _has(r"[^\x00-\x7F]"),
     ),
     Rule(
-        "C003", "surrounding-whitespace", ErrorType.WHITESPACE, (*ADDRESS_ATTRS, "sAMAccountName"),
+        "C003",
+        "surrounding-whitespace",
+        ErrorType.WHITESPACE,
+        (*ADDRESS_ATTRS, "sAMAccountName"),
         "The value starts or ends with whitespace.",
         "Addresses and sign-in names may hold no whitespace; the spaces are usually a typing slip.",
         "' bob@contoso.com ' -> 'bob@contoso.com'",
@@ -256,7 +283,10 @@ RULES: tuple[Rule, ...] = (
         lambda ctx: _has(r"^\s|\s$"),
     ),
     Rule(
-        "C004", "non-ascii-name", ErrorType.CHARACTER, NAME_ATTRS,
+        "C004",
+        "non-ascii-name",
+        ErrorType.CHARACTER,
+        NAME_ATTRS,
         "A name holds letters outside ASCII (only with --strict-ascii).",
         "Names such as 'Jürgen Müller' sync fine; some downstream systems still want ASCII.",
         "Jürgen Müller -> Jurgen Muller",
@@ -267,7 +297,10 @@ RULES: tuple[Rule, ...] = (
     ),
     # -- userPrincipalName ----------------------------------------------------------------------
     Rule(
-        "U001", "upn-invalid-character", ErrorType.CHARACTER, ("userPrincipalName",),
+        "U001",
+        "upn-invalid-character",
+        ErrorType.CHARACTER,
+        ("userPrincipalName",),
         "The UPN holds a character Microsoft 365 does not allow.",
         "The part before '@' may hold only letters, digits and ' . - _ ! # ^ ~; the domain only "
         "letters, digits, '.' and '-'.",
@@ -276,7 +309,10 @@ RULES: tuple[Rule, ...] = (
         lambda ctx: _has(rf"[^{UPN_LOCAL_CHARS}]", "local") | _has(rf"[^{DOMAIN_CHARS}]", "domain"),
     ),
     Rule(
-        "U002", "upn-format", ErrorType.FORMAT, ("userPrincipalName",),
+        "U002",
+        "upn-format",
+        ErrorType.FORMAT,
+        ("userPrincipalName",),
         "The UPN is not of the form name@domain.",
         "A UPN needs exactly one '@', not first and not last.",
         "bob@@contoso.com -> bob@contoso.com",
@@ -284,7 +320,10 @@ RULES: tuple[Rule, ...] = (
         _format_at,
     ),
     Rule(
-        "U003", "upn-local-part-dots", ErrorType.LOCALPART, ("userPrincipalName",),
+        "U003",
+        "upn-local-part-dots",
+        ErrorType.LOCALPART,
+        ("userPrincipalName",),
         "The part before '@' starts or ends with '.', or has '..'.",
         "Microsoft 365 refuses such UPNs.",
         "bob.@contoso.com -> bob@contoso.com",
@@ -292,7 +331,10 @@ RULES: tuple[Rule, ...] = (
         lambda ctx: _dots("local"),
     ),
     Rule(
-        "U004", "upn-too-long", ErrorType.LENGTH, ("userPrincipalName",),
+        "U004",
+        "upn-too-long",
+        ErrorType.LENGTH,
+        ("userPrincipalName",),
         f"The UPN is longer than {MAX_LENGTH['userprincipalname']} characters.",
         "Microsoft 365 limits userPrincipalName to 113 characters.",
         "(a 120-character UPN)",
@@ -300,7 +342,10 @@ RULES: tuple[Rule, ...] = (
         lambda ctx: _length_over("addr", MAX_LENGTH["userprincipalname"]),
     ),
     Rule(
-        "U005", "upn-local-part-too-long", ErrorType.LENGTH, ("userPrincipalName",),
+        "U005",
+        "upn-local-part-too-long",
+        ErrorType.LENGTH,
+        ("userPrincipalName",),
         f"The part before '@' is longer than {UPN_MAX_LOCAL} characters.",
         "Microsoft 365 allows at most 64 characters before the '@'.",
         "(a 70-character user name)@contoso.com",
@@ -308,7 +353,10 @@ RULES: tuple[Rule, ...] = (
         lambda ctx: _length_over("local", UPN_MAX_LOCAL),
     ),
     Rule(
-        "U006", "upn-domain-too-long", ErrorType.LENGTH, ("userPrincipalName",),
+        "U006",
+        "upn-domain-too-long",
+        ErrorType.LENGTH,
+        ("userPrincipalName",),
         f"The part after '@' is longer than {UPN_MAX_DOMAIN} characters.",
         "Microsoft 365 allows at most 48 characters after the '@'.",
         "bob@(a 50-character domain)",
@@ -316,7 +364,10 @@ RULES: tuple[Rule, ...] = (
         lambda ctx: _length_over("domain", UPN_MAX_DOMAIN),
     ),
     Rule(
-        "U007", "upn-invalid-domain", ErrorType.DOMAINPART, ("userPrincipalName",),
+        "U007",
+        "upn-invalid-domain",
+        ErrorType.DOMAINPART,
+        ("userPrincipalName",),
         "The UPN suffix is not a valid DNS name.",
         "The suffix must be a verified domain, which is always a valid DNS name.",
         "bob@contoso_corp.com -> bob@contoso.com",
@@ -324,7 +375,10 @@ RULES: tuple[Rule, ...] = (
         _bad_domain_syntax,
     ),
     Rule(
-        "U008", "upn-non-routable-domain", ErrorType.TOPLEVELDOMAIN, ("userPrincipalName",),
+        "U008",
+        "upn-non-routable-domain",
+        ErrorType.TOPLEVELDOMAIN,
+        ("userPrincipalName",),
         "The UPN suffix does not end in a public top-level domain.",
         "A .local (or .lan, .corp, single-label) suffix can never be verified: sync replaces the "
         "UPN with name@tenant.onmicrosoft.com and users sign in with a name they do not know.",
@@ -333,7 +387,10 @@ RULES: tuple[Rule, ...] = (
         _non_routable,
     ),
     Rule(
-        "U009", "upn-unverified-domain", ErrorType.UNVERIFIEDDOMAIN, ("userPrincipalName",),
+        "U009",
+        "upn-unverified-domain",
+        ErrorType.UNVERIFIEDDOMAIN,
+        ("userPrincipalName",),
         "The UPN suffix is not a verified domain of the tenant (with --verified-domains).",
         "Sync replaces UPNs in unverified domains with name@tenant.onmicrosoft.com.",
         "bob@oldbrand.com -> bob@contoso.com",
@@ -343,7 +400,10 @@ RULES: tuple[Rule, ...] = (
     # -- mail -------------------------------------------------------------------------------------
     *_smtp_rules("M", "mail", pl.lit(True), "mail"),
     Rule(
-        "M001", "mail-too-long", ErrorType.LENGTH, ("mail",),
+        "M001",
+        "mail-too-long",
+        ErrorType.LENGTH,
+        ("mail",),
         f"mail is longer than {MAX_LENGTH['mail']} characters.",
         "Microsoft 365 limits mail to 256 characters.",
         "(a 300-character address)",
@@ -351,7 +411,10 @@ RULES: tuple[Rule, ...] = (
         lambda ctx: _length_over("addr", MAX_LENGTH["mail"]),
     ),
     Rule(
-        "M002", "mail-missing", ErrorType.BLANK, ("mail",),
+        "M002",
+        "mail-missing",
+        ErrorType.BLANK,
+        ("mail",),
         "A user or contact has no mail (dedicated profile).",
         "The legacy dedicated rules require every user and contact to be mail-enabled.",
         "(no mail) -> bob@contoso.com",
@@ -361,7 +424,10 @@ RULES: tuple[Rule, ...] = (
     ),
     # -- mailNickname -----------------------------------------------------------------------------
     Rule(
-        "N001", "mail-nickname-invalid-character", ErrorType.CHARACTER, ("mailNickname",),
+        "N001",
+        "mail-nickname-invalid-character",
+        ErrorType.CHARACTER,
+        ("mailNickname",),
         "The alias holds a character Exchange does not allow.",
         "Aliases may hold letters, digits and ! # $ % ' * + - / = ? ^ _ ` { | } ~ (dedicated: only "
         "letters, digits, '-' and '_'); '&', spaces and '@' are refused and rewritten to '_'.",
@@ -370,7 +436,10 @@ RULES: tuple[Rule, ...] = (
         lambda ctx: _has(rf"[^{NICKNAME_CHARS[ctx.profile]}.]", "addr"),
     ),
     Rule(
-        "N002", "mail-nickname-dots", ErrorType.FORMAT, ("mailNickname",),
+        "N002",
+        "mail-nickname-dots",
+        ErrorType.FORMAT,
+        ("mailNickname",),
         "The alias starts or ends with '.', or has '..'.",
         "A '.' is allowed only between other allowed characters.",
         ".bob. -> bob",
@@ -378,7 +447,10 @@ RULES: tuple[Rule, ...] = (
         lambda ctx: _dots("addr"),
     ),
     Rule(
-        "N003", "mail-nickname-too-long", ErrorType.LENGTH, ("mailNickname",),
+        "N003",
+        "mail-nickname-too-long",
+        ErrorType.LENGTH,
+        ("mailNickname",),
         f"The alias is longer than {MAX_LENGTH['mailnickname']} characters.",
         "Exchange limits mailNickname to 64 characters.",
         "(a 70-character alias)",
@@ -386,7 +458,10 @@ RULES: tuple[Rule, ...] = (
         lambda ctx: _length_over("addr", MAX_LENGTH["mailnickname"]),
     ),
     Rule(
-        "N004", "mail-nickname-missing", ErrorType.BLANK, ("mailNickname",),
+        "N004",
+        "mail-nickname-missing",
+        ErrorType.BLANK,
+        ("mailNickname",),
         "A user or contact has no mailNickname (dedicated profile).",
         "The legacy dedicated rules require an alias on every user and contact.",
         "(no alias) -> bob.smith",
@@ -395,7 +470,10 @@ RULES: tuple[Rule, ...] = (
         profiles=DEDICATED,
     ),
     Rule(
-        "N005", "mail-nickname-unusual-character", ErrorType.CHARACTER, ("mailNickname",),
+        "N005",
+        "mail-nickname-unusual-character",
+        ErrorType.CHARACTER,
+        ("mailNickname",),
         "The alias holds ! # $ % ' * + / = ? ^ ` { | } or ~: valid in Exchange Online, refused by IdFix.",
         "Exchange Online accepts these characters, but IdFix's rule sets and many on-premises tools "
         "that build addresses, file or folder names from the alias refuse them; worth a look.",
@@ -407,16 +485,22 @@ RULES: tuple[Rule, ...] = (
     ),
     # -- proxyAddresses ---------------------------------------------------------------------------
     Rule(
-        "P001", "proxy-address-format", ErrorType.FORMAT, ("proxyAddresses",),
+        "P001",
+        "proxy-address-without-type",
+        ErrorType.FORMAT,
+        ("proxyAddresses",),
         "The proxy address is not of the form TYPE:address.",
         "Every proxy address starts with its type, such as SMTP:, smtp:, X500: or SIP:.",
         "bob@contoso.com -> smtp:bob@contoso.com",
         "manual: the type has to be chosen.",
         lambda ctx: c("ptype").is_null() | (c("ptype") == "") | _has(r"^[^:]*[^A-Za-z0-9.\-:][^:]*:"),
     ),
-    *_smtp_rules("P", "proxyAddresses", _is_smtp(), "proxy-address"),
+    *_smtp_rules("P", "proxyAddresses", _is_smtp(), "smtp-proxy-address"),
     Rule(
-        "P002", "x500-invalid-character", ErrorType.CHARACTER, ("proxyAddresses",),
+        "P002",
+        "x500-invalid-character",
+        ErrorType.CHARACTER,
+        ("proxyAddresses",),
         "An X400/X500 address holds a control character, '[', ']' or '\"'.",
         "X400 and X500 addresses may hold spaces and parentheses, but not these.",
         'X500:/o=Contoso/cn="Bob" -> X500:/o=Contoso/cn=Bob',
@@ -424,17 +508,25 @@ RULES: tuple[Rule, ...] = (
         lambda ctx: c("ptype").is_in(list(X400_X500_TYPES)) & _has(rf"[{X500_INVALID_CHARS}]", "addr"),
     ),
     Rule(
-        "P003", "proxy-address-invalid-character", ErrorType.CHARACTER, ("proxyAddresses",),
-        "A SIP, EUM or other proxy address holds whitespace or one of < > ( ) , [ ] \".",
+        "P003",
+        "other-proxy-address-invalid-character",
+        ErrorType.CHARACTER,
+        ("proxyAddresses",),
+        'A SIP, EUM or other proxy address holds whitespace or one of < > ( ) , [ ] ".',
         "Proxy addresses of other types may not hold these characters.",
         "SIP:bob smith@contoso.com -> SIP:bobsmith@contoso.com",
         "unsafe: changes an address.",
-        lambda ctx: c("ptype").is_not_null()
-        & ~c("ptype").is_in(["smtp", *X400_X500_TYPES])
-        & _has(rf"[{OTHER_PROXY_INVALID_CHARS}]", "addr"),
+        lambda ctx: (
+            c("ptype").is_not_null()
+            & ~c("ptype").is_in(["smtp", *X400_X500_TYPES])
+            & _has(rf"[{OTHER_PROXY_INVALID_CHARS}]", "addr")
+        ),
     ),
     Rule(
-        "P004", "proxy-address-too-long", ErrorType.LENGTH, ("proxyAddresses",),
+        "P004",
+        "proxy-address-too-long",
+        ErrorType.LENGTH,
+        ("proxyAddresses",),
         f"The proxy address is longer than {MAX_LENGTH['proxyaddresses']} characters.",
         "Each proxyAddresses value is limited to 256 characters.",
         "(a 300-character X500 address)",
@@ -442,7 +534,10 @@ RULES: tuple[Rule, ...] = (
         lambda ctx: _length_over("value", MAX_LENGTH["proxyaddresses"]),
     ),
     Rule(
-        "P005", "primary-smtp-address", ErrorType.PRIMARY, ("proxyAddresses",),
+        "P005",
+        "primary-smtp-address",
+        ErrorType.PRIMARY,
+        ("proxyAddresses",),
         "The object has several primary SMTP: addresses, or SMTP addresses but no primary.",
         "An object has exactly one primary (upper-case SMTP:) address; with two, Exchange Online "
         "picks one and mail may go out from the wrong address.",
@@ -451,7 +546,10 @@ RULES: tuple[Rule, ...] = (
         scope="object",
     ),
     Rule(
-        "P006", "reserved-address-domain", ErrorType.RESERVED, ("proxyAddresses",),
+        "P006",
+        "reserved-address-domain",
+        ErrorType.RESERVED,
+        ("proxyAddresses",),
         "An SMTP address is in a Microsoft domain that the cloud silently discards.",
         "Addresses in *.microsoftonline.com, and in onmicrosoft.com domains of other tenants, "
         "are dropped without a sync error. The tenant's own onmicrosoft.com addresses are normal.",
@@ -461,17 +559,23 @@ RULES: tuple[Rule, ...] = (
         severity=_warn(),
     ),
     # -- targetAddress ----------------------------------------------------------------------------
-    *_smtp_rules("T", "targetAddress", _target_is_smtp(), "target-address"),
+    *_smtp_rules("T", "targetAddress", _target_is_smtp(), "smtp-target-address", owned=False),
     Rule(
-        "T001", "target-address-invalid-character", ErrorType.CHARACTER, ("targetAddress",),
-        "The targetAddress holds whitespace or one of \\ < > ( ) ; , [ ] \".",
+        "T001",
+        "target-address-invalid-character",
+        ErrorType.CHARACTER,
+        ("targetAddress",),
+        'The targetAddress holds whitespace or one of \\ < > ( ) ; , [ ] ".',
         "Exchange refuses these characters in a targetAddress.",
         "SMTP:bob smith@contoso.com -> SMTP:bobsmith@contoso.com",
         "unsafe: changes where mail is forwarded.",
         lambda ctx: ~_target_is_smtp() & _has(rf"[{TARGET_INVALID_CHARS}]", "addr"),
     ),
     Rule(
-        "T002", "target-address-too-long", ErrorType.LENGTH, ("targetAddress",),
+        "T002",
+        "target-address-too-long",
+        ErrorType.LENGTH,
+        ("targetAddress",),
         f"targetAddress is longer than {MAX_LENGTH['targetaddress']} characters.",
         "Exchange limits targetAddress to 256 characters.",
         "(a 300-character address)",
@@ -479,7 +583,10 @@ RULES: tuple[Rule, ...] = (
         lambda ctx: _length_over("value", MAX_LENGTH["targetaddress"]),
     ),
     Rule(
-        "T003", "target-address-missing", ErrorType.BLANK, ("targetAddress",),
+        "T003",
+        "target-address-missing",
+        ErrorType.BLANK,
+        ("targetAddress",),
         "A contact, or a user without a mailbox (homeMDB), has no targetAddress (dedicated profile).",
         "In the legacy dedicated service every mail user and contact forwards to its targetAddress.",
         "(none) -> SMTP:bob@fabrikam.com",
@@ -488,7 +595,10 @@ RULES: tuple[Rule, ...] = (
         profiles=DEDICATED,
     ),
     Rule(
-        "T004", "target-address-mismatch", ErrorType.FORMAT, ("targetAddress",),
+        "T004",
+        "target-address-mismatch",
+        ErrorType.FORMAT,
+        ("targetAddress",),
         "targetAddress does not match mail (dedicated profile).",
         "In the legacy dedicated service a contact's or mail user's targetAddress is its mail.",
         "mail bob@fabrikam.com, targetAddress SMTP:robert@fabrikam.com -> SMTP:bob@fabrikam.com",
@@ -498,8 +608,11 @@ RULES: tuple[Rule, ...] = (
     ),
     # -- sAMAccountName ---------------------------------------------------------------------------
     Rule(
-        "S001", "sam-account-name-invalid-character", ErrorType.CHARACTER, ("sAMAccountName",),
-        "sAMAccountName holds one of \" / \\ [ ] : ; | = , + * ? < > or a control character.",
+        "S001",
+        "sam-account-name-invalid-character",
+        ErrorType.CHARACTER,
+        ("sAMAccountName",),
+        'sAMAccountName holds one of " / \\ [ ] : ; | = , + * ? < > or a control character.',
         "These characters are invalid in pre-Windows 2000 logon names; when the UPN is missing, "
         "sync builds the cloud sign-in name from sAMAccountName.",
         "bob+admin -> bobadmin",
@@ -507,7 +620,10 @@ RULES: tuple[Rule, ...] = (
         lambda ctx: _has(rf"[{SAM_INVALID_CHARS}\x00-\x1F\x7F]"),
     ),
     Rule(
-        "S002", "sam-account-name-too-long", ErrorType.LENGTH, ("sAMAccountName",),
+        "S002",
+        "sam-account-name-too-long",
+        ErrorType.LENGTH,
+        ("sAMAccountName",),
         "sAMAccountName is longer than 20 characters (users) or 256 (groups).",
         "Windows limits pre-Windows 2000 logon names of users to 20 characters.",
         "(a 25-character logon name)",
@@ -518,7 +634,10 @@ RULES: tuple[Rule, ...] = (
     ),
     # -- names ------------------------------------------------------------------------------------
     Rule(
-        "D001", "display-name-blank", ErrorType.BLANK, ("displayName",),
+        "D001",
+        "display-name-blank",
+        ErrorType.BLANK,
+        ("displayName",),
         "displayName is empty or only whitespace, or a group has none.",
         "Groups need a displayName; a blank one is refused.",
         "'   ' -> 'Sales Team' (the cn)",
@@ -526,7 +645,10 @@ RULES: tuple[Rule, ...] = (
         lambda ctx: (c("attr") == "displayname") & ~_has(r"\S"),
     ),
     Rule(
-        "D002", "name-surrounding-whitespace", ErrorType.WHITESPACE, NAME_ATTRS,
+        "D002",
+        "name-surrounding-whitespace",
+        ErrorType.WHITESPACE,
+        NAME_ATTRS,
         "A name starts or ends with whitespace (an error in the dedicated profile).",
         "Harmless to sync in Microsoft 365 but shows in address lists; the legacy dedicated rules refuse it.",
         "' Bob Smith ' -> 'Bob Smith'",
@@ -535,7 +657,10 @@ RULES: tuple[Rule, ...] = (
         severity=_warn(dedicated_error=True),
     ),
     Rule(
-        "D003", "name-too-long", ErrorType.LENGTH, NAME_ATTRS,
+        "D003",
+        "name-too-long",
+        ErrorType.LENGTH,
+        NAME_ATTRS,
         "displayName is longer than 256 characters, or givenName/sn longer than 64.",
         "The cloud refuses longer values.",
         "(a 300-character display name) -> (its first 256 characters)",
@@ -546,7 +671,10 @@ RULES: tuple[Rule, ...] = (
     ),
     # -- large objects ----------------------------------------------------------------------------
     Rule(
-        "L001", "too-many-certificates", ErrorType.LARGEOBJECT, ("userCertificate",),
+        "L001",
+        "too-many-certificates",
+        ErrorType.LARGEOBJECT,
+        ("userCertificate",),
         "More than 15 userCertificate values.",
         "Sync fails with LargeObject / ExceededAllowedLength above 15 certificates.",
         "(18 certificates) -> remove expired ones",
@@ -554,7 +682,10 @@ RULES: tuple[Rule, ...] = (
         scope="object",
     ),
     Rule(
-        "L002", "too-many-smime-certificates", ErrorType.LARGEOBJECT, ("userSMIMECertificate",),
+        "L002",
+        "too-many-smime-certificates",
+        ErrorType.LARGEOBJECT,
+        ("userSMIMECertificate",),
         "More than 15 userSMIMECertificate values.",
         "Sync fails with LargeObject / ExceededAllowedLength above 15 certificates.",
         "(18 certificates) -> remove expired ones",
@@ -562,7 +693,10 @@ RULES: tuple[Rule, ...] = (
         scope="object",
     ),
     Rule(
-        "L003", "too-many-proxy-addresses", ErrorType.LARGEOBJECT, ("proxyAddresses",),
+        "L003",
+        "too-many-proxy-addresses",
+        ErrorType.LARGEOBJECT,
+        ("proxyAddresses",),
         "More proxy addresses than the warning threshold (300; --max-proxy-addresses).",
         "Objects with very many proxy addresses risk LargeObject errors.",
         "(350 addresses) -> remove unused ones",
@@ -571,7 +705,10 @@ RULES: tuple[Rule, ...] = (
         severity=_warn(),
     ),
     Rule(
-        "L004", "thumbnail-photo-too-large", ErrorType.LARGEOBJECT, ("thumbnailPhoto",),
+        "L004",
+        "thumbnail-photo-too-large",
+        ErrorType.LARGEOBJECT,
+        ("thumbnailPhoto",),
         "thumbnailPhoto is larger than 100 KB.",
         "Sync fails with LargeObject when the photo is larger than 100 KB.",
         "(250 KB photo) -> (a smaller photo)",
@@ -579,7 +716,10 @@ RULES: tuple[Rule, ...] = (
         scope="object",
     ),
     Rule(
-        "L005", "group-too-large", ErrorType.LARGEOBJECT, ("member",),
+        "L005",
+        "group-too-large",
+        ErrorType.LARGEOBJECT,
+        ("member",),
         "A group has 250,000 members or more.",
         "Sync cannot export groups of that size.",
         "(300,000 members) -> split the group",
@@ -588,7 +728,10 @@ RULES: tuple[Rule, ...] = (
     ),
     # -- duplicates -------------------------------------------------------------------------------
     Rule(
-        "X001", "duplicate-address", ErrorType.DUPLICATE, ("userPrincipalName", "mail", "proxyAddresses"),
+        "X001",
+        "duplicate-address",
+        ErrorType.DUPLICATE,
+        ("userPrincipalName", "mail", "proxyAddresses"),
         "Two objects hold the same address, in any of userPrincipalName, mail or an SMTP proxy address.",
         "The cloud keeps one namespace for all of them across users, groups and contacts "
         "(AttributeValueMustBeUnique, ObjectTypeMismatch); the error names the value, never the objects.",
@@ -597,7 +740,10 @@ RULES: tuple[Rule, ...] = (
         scope="duplicate",
     ),
     Rule(
-        "X002", "duplicate-proxy-address-in-object", ErrorType.DUPLICATE, ("proxyAddresses",),
+        "X002",
+        "duplicate-proxy-address-in-object",
+        ErrorType.DUPLICATE,
+        ("proxyAddresses",),
         "The same SMTP address appears twice in one object's proxyAddresses.",
         "Addresses differing only in case are the same address.",
         "SMTP:Bob@contoso.com, smtp:bob@contoso.com -> keep the primary",
@@ -605,7 +751,10 @@ RULES: tuple[Rule, ...] = (
         scope="duplicate",
     ),
     Rule(
-        "X003", "duplicate-sip-address", ErrorType.DUPLICATE, ("proxyAddresses", "msRTCSIP-PrimaryUserAddress"),
+        "X003",
+        "duplicate-sip-address",
+        ErrorType.DUPLICATE,
+        ("proxyAddresses", "msRTCSIP-PrimaryUserAddress"),
         "Two objects hold the same SIP address.",
         "SIP addresses are unique in the cloud.",
         "SIP:bob@contoso.com on two users",
@@ -613,7 +762,10 @@ RULES: tuple[Rule, ...] = (
         scope="duplicate",
     ),
     Rule(
-        "X004", "duplicate-mail-nickname", ErrorType.DUPLICATE, ("mailNickname",),
+        "X004",
+        "duplicate-mail-nickname",
+        ErrorType.DUPLICATE,
+        ("mailNickname",),
         "Two objects have the same mailNickname.",
         "Aliases are unique in Exchange Online.",
         "alias 'bob' on two users",
@@ -621,7 +773,10 @@ RULES: tuple[Rule, ...] = (
         scope="duplicate",
     ),
     Rule(
-        "X005", "duplicate-target-address", ErrorType.DUPLICATE, ("targetAddress",),
+        "X005",
+        "duplicate-target-address",
+        ErrorType.DUPLICATE,
+        ("targetAddress",),
         "Two objects have the same targetAddress.",
         "Two recipients forwarding to one address make mail routing ambiguous.",
         "SMTP:bob@fabrikam.com on two contacts",
@@ -629,7 +784,10 @@ RULES: tuple[Rule, ...] = (
         scope="duplicate",
     ),
     Rule(
-        "X006", "duplicate-proxy-address-other-type", ErrorType.DUPLICATE, ("proxyAddresses",),
+        "X006",
+        "duplicate-proxy-address-other-type",
+        ErrorType.DUPLICATE,
+        ("proxyAddresses",),
         "Two objects hold the same X500, X400 or other non-SMTP proxy address.",
         "Proxy addresses are unique within their type.",
         "X500:/o=Contoso/ou=.../cn=bob on two mailboxes",
@@ -637,7 +795,10 @@ RULES: tuple[Rule, ...] = (
         scope="duplicate",
     ),
     Rule(
-        "X007", "duplicate-sam-account-name", ErrorType.DUPLICATE, ("sAMAccountName",),
+        "X007",
+        "duplicate-sam-account-name",
+        ErrorType.DUPLICATE,
+        ("sAMAccountName",),
         "Two objects without a valid UPN have the same sAMAccountName.",
         "Without a UPN sync builds the sign-in name from sAMAccountName, which must then be unique.",
         "bob in two domains, neither with a UPN",
@@ -645,7 +806,10 @@ RULES: tuple[Rule, ...] = (
         scope="duplicate",
     ),
     Rule(
-        "A001", "duplicate-source-anchor", ErrorType.ANCHOR, ("mS-DS-ConsistencyGuid", "objectGUID"),
+        "A001",
+        "duplicate-source-anchor",
+        ErrorType.ANCHOR,
+        ("mS-DS-ConsistencyGuid", "objectGUID"),
         "Two objects have the same source anchor (mS-DS-ConsistencyGuid, else objectGUID).",
         "After forest migrations two objects can share an anchor; matching then fails with "
         "InvalidSoftMatch / InvalidHardMatch.",
@@ -669,9 +833,7 @@ BY_CODE: Mapping[str, Rule] = MappingProxyType({r.code: r for r in RULES})
 ERROR_NAMES = frozenset(e.value for e in ErrorType)
 
 
-def select_rules(
-    ctx: CheckContext, select: tuple[str, ...] = (), ignore: tuple[str, ...] = ()
-) -> tuple[Rule, ...]:
+def select_rules(ctx: CheckContext, select: tuple[str, ...] = (), ignore: tuple[str, ...] = ()) -> tuple[Rule, ...]:
     """The rules a scan runs: the profile's, narrowed by --select and --ignore.
 
     Each item is a code ("U008"), a code prefix ("U", "P10"), a rule name or an error type
@@ -684,9 +846,7 @@ def select_rules(
 
     for item in (*select, *ignore):
         if not any(matches(r, item) for r in RULES):
-            raise ConfigError(
-                f"{item!r} matches no rule code, name or error type (see 'syncprep rules')"
-            )
+            raise ConfigError(f"{item!r} matches no rule code, name or error type (see 'syncprep rules')")
     chosen = []
     for rule in RULES:
         if ctx.profile not in rule.profiles:

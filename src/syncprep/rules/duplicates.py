@@ -53,7 +53,9 @@ def _rows(frame: pl.DataFrame | None, attr: str, code: str, key: pl.Expr) -> pl.
     )
 
 
-def keys(parts: Mapping[str, pl.DataFrame], no_valid_upn: pl.Series, codes: set[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
+def keys(
+    parts: Mapping[str, pl.DataFrame], no_valid_upn: pl.Series, codes: set[str]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Key rows of one batch, and same-object duplicates (X002) as dup rows.
 
     ``parts`` maps attributes to (eid, value) rows; proxyAddresses rows carry ``low``.
@@ -79,12 +81,19 @@ def keys(parts: Mapping[str, pl.DataFrame], no_valid_upn: pl.Series, codes: set[
         twice = smtp.filter(pl.len().over("eid", "k") > 1)
         if twice.height:
             same_object = twice.select(
-                "eid", pl.lit("proxyaddresses").alias("attr"), "value", pl.lit("X002").alias("code"),
+                "eid",
+                pl.lit("proxyaddresses").alias("attr"),
+                "value",
+                pl.lit("X002").alias("code"),
                 pl.format("X002:{}:{}", c("eid"), c("k")).alias("group"),
             )
     if "X003" in codes:
         found.append(_rows(sip, "proxyaddresses", "X003", c("low").str.slice(4)))
-        found.append(_rows(get("msrtcsip-primaryuseraddress"), "msrtcsip-primaryuseraddress", "X003", low.str.replace(r"^sip:", "")))
+        found.append(
+            _rows(
+                get("msrtcsip-primaryuseraddress"), "msrtcsip-primaryuseraddress", "X003", low.str.replace(r"^sip:", "")
+            )
+        )
     if "X006" in codes:
         found.append(_rows(other, "proxyaddresses", "X006", c("low")))
     if "X004" in codes:

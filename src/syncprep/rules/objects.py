@@ -86,7 +86,7 @@ def evaluate(parts: Parts, objs: pl.DataFrame, rules: tuple[Rule, ...], ctx: Che
     if "L004" in codes:
         photos = parts.get("thumbnailphoto", pl.DataFrame(schema={"eid": pl.UInt32, "value": pl.String})).with_columns(
             attr=pl.lit("thumbnailphoto"),
-            size=(c("value").str.len_bytes() // 4 * 3 - c("value").str.count_matches("=", literal=True))
+            size=(c("value").str.len_bytes() // 4 * 3 - c("value").str.count_matches("=", literal=True)),
         )
         big = photos.filter(c("size") > MAX_THUMBNAIL_BYTES)
         found.append(_hits(big.with_columns(value=pl.format("({} bytes)", c("size"))), "L004"))

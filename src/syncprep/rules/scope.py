@@ -7,6 +7,7 @@ exclusion that applies (null when the object is in scope).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -128,15 +129,22 @@ ENTRA: tuple[Exclusion, ...] = (
     Exclusion(
         "sync service account (AAD_/MSOL_) or SUPPORT_388945a0",
         ("user",),
-        lambda: _istarts("samaccountname", "AAD_", "MSOL_")
-        | (c("samaccountname").str.to_lowercase() == "support_388945a0").fill_null(False),
+        lambda: (
+            _istarts("samaccountname", "AAD_", "MSOL_")
+            | (c("samaccountname").str.to_lowercase() == "support_388945a0").fill_null(False)
+        ),
     ),
     Exclusion("system mailbox (SystemMailbox{...})", ("user",), lambda: _istarts("mailnickname", "SystemMailbox{")),
     Exclusion(
         "Exchange CAS_{...} object",
         ("user", "contact"),
-        lambda: (_istarts("mailnickname", "CAS_") & c("mailnickname").str.contains("}", literal=True).fill_null(False))
-        | (_istarts("samaccountname", "CAS_") & c("samaccountname").str.contains("}", literal=True).fill_null(False)),
+        lambda: (
+            (_istarts("mailnickname", "CAS_") & c("mailnickname").str.contains("}", literal=True).fill_null(False))
+            | (
+                _istarts("samaccountname", "CAS_")
+                & c("samaccountname").str.contains("}", literal=True).fill_null(False)
+            )
+        ),
     ),
     Exclusion(
         "system, arbitration, discovery or public-folder mailbox (msExchRecipientTypeDetails)",
@@ -147,15 +155,21 @@ ENTRA: tuple[Exclusion, ...] = (
     Exclusion(
         "directory-sync contact ((MSOL) hidden from address lists)",
         ("contact",),
-        lambda: c("displayname").str.contains("(MSOL)", literal=True).fill_null(False)
-        & _true("msexchhidefromaddresslists").fill_null(False),
+        lambda: (
+            c("displayname").str.contains("(MSOL)", literal=True).fill_null(False)
+            & _true("msexchhidefromaddresslists").fill_null(False)
+        ),
     ),
     Exclusion(
         "MSOL_AD_Sync_RichCoexistence group",
         ("group",),
         lambda: (c("samaccountname").str.to_lowercase() == "msol_ad_sync_richcoexistence").fill_null(False),
     ),
-    Exclusion("role group (msExchRecipientTypeDetails)", ("group",), lambda: (_int("msexchrecipienttypedetails") & ROLE_GROUP_BIT) != 0),
+    Exclusion(
+        "role group (msExchRecipientTypeDetails)",
+        ("group",),
+        lambda: (_int("msexchrecipienttypedetails") & ROLE_GROUP_BIT) != 0,
+    ),
     Exclusion(
         "distribution group that is not mail-enabled",
         ("group",),
@@ -194,25 +208,24 @@ def normalize_dn(dn: pl.Expr) -> pl.Expr:
 
 
 def normalize_dn_text(dn: str) -> str:
-    import re
-
     return re.sub(r"\s*([,=])\s*", r"\1", dn.lower()).strip()
 
 
 def skip_reason(exclusions: str, base_dns: tuple[str, ...] = ()) -> pl.Expr:
     """The first reason an object is out of scope, or null."""
-    expr = pl.when(c("kind").is_null()).then(pl.lit(OUT_OF_SCOPE_KIND))
-    expr = expr.when(c("kind") == "computer").then(pl.lit(COMPUTER))
+    reasons: list[tuple[pl.Expr, str]] = [
+        (c("kind").is_null(), OUT_OF_SCOPE_KIND),
+        (c("kind") == "computer", COMPUTER),
+    ]
     if base_dns:
-        suffixes = [normalize_dn_text(b) for b in base_dns]
         norm = normalize_dn(c("dn"))
         inside = pl.lit(False)
-        for s in suffixes:
-            inside = inside | (norm == s) | norm.str.ends_with("," + s)
-        expr = expr.when(~inside).then(pl.lit(OUTSIDE_BASE))
+        for suffix in (normalize_dn_text(b) for b in base_dns):
+            inside = inside | (norm == suffix) | norm.str.ends_with("," + suffix)
+        reasons.append((~inside, OUTSIDE_BASE))
     for ex in EXCLUSIONS[exclusions]:
         cond = ex.when()
         if ex.kinds:
             cond = c("kind").is_in(list(ex.kinds)) & cond
-        expr = expr.when(cond.fill_null(False)).then(pl.lit(ex.reason))
-    return expr.otherwise(pl.lit(None, pl.String))
+        reasons.append((cond, ex.reason))
+    return pl.coalesce([pl.when(cond.fill_null(False)).then(pl.lit(reason)) for cond, reason in reasons])

@@ -9,13 +9,12 @@ test suite holds both ways to the same answer.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
 
 import polars as pl
-
-import re
 
 from ..domains import is_routable, public_tlds
 from ..schema import ATEXT, INVISIBLE_CHARS
@@ -99,7 +98,9 @@ def _clean_proxy(ctx: CheckContext) -> pl.Expr:
     own = ctx.own_tenant_pattern
     if own is not None:
         # Ex) tenant contoso: "smtp:bob@contoso.mail.onmicrosoft.com" stays clean.
-        clean = clean & (~low.str.contains("onmicrosoft.com", literal=True) | low.str.contains("@" + own.removeprefix("^")))
+        clean = clean & (
+            ~low.str.contains("onmicrosoft.com", literal=True) | low.str.contains("@" + own.removeprefix("^"))
+        )
     return clean
 
 
@@ -180,7 +181,9 @@ def evaluate(
     """Hits of the per-value rules for a frame of (eid, attr, value, kind) rows."""
     parts = {
         key[0]: frame
-        for key, frame in values.filter(c("attr").is_in(CHECKED)).partition_by("attr", as_dict=True, include_key=False).items()
+        for key, frame in values.filter(c("attr").is_in(CHECKED))
+        .partition_by("attr", as_dict=True, include_key=False)
+        .items()
     }
     if "proxyaddresses" in parts:
         parts["proxyaddresses"] = with_low(parts["proxyaddresses"])
@@ -210,7 +213,9 @@ def evaluate_parts(
                 part = part.filter(~family.clean(ctx))
             if part.height:
                 external = c("external") if "external" in part.columns else pl.lit(False)
-                frames.append(part.select("eid", "value", "kind", external.alias("external"), pl.lit(attr).alias("attr")))
+                frames.append(
+                    part.select("eid", "value", "kind", external.alias("external"), pl.lit(attr).alias("attr"))
+                )
         if not frames:
             continue
         rows = family.derive(pl.concat(frames))

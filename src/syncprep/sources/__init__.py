@@ -65,7 +65,7 @@ def _looks_like_csv(path: Path) -> bool:
         text = head.decode("latin-1")
     for line in text.splitlines():
         line = line.strip()
-        if not line or line.startswith("#") and not line.lower().startswith("#type"):
+        if not line or (line.startswith("#") and not line.lower().startswith("#type")):
             continue
         return not re.match(r"(?i)^(dn|version)::?", line)
     return False

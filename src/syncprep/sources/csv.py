@@ -77,14 +77,54 @@ POWERSHELL_NAMES = {
 # Ex) csvde writes displayName "Smith; John" as is; splitting it would invent a second name.
 SINGLE_VALUED = frozenset(
     {
-        "dn", "distinguishedname", "cn", "name", "userprincipalname", "mail", "mailnickname", "targetaddress",
-        "samaccountname", "displayname", "givenname", "sn", "initials", "description", "title", "department",
-        "company", "physicaldeliveryofficename", "telephonenumber", "mobile", "streetaddress", "l", "st",
-        "postalcode", "co", "c", "manager", "employeeid", "employeenumber", "info", "iscriticalsystemobject",
-        "msexchrecipienttypedetails", "msexchhidefromaddresslists", "grouptype", "homemdb",
-        "msrtcsip-primaryuseraddress", "useraccountcontrol", "whencreated", "whenchanged",
-        "legacyexchangedn", "objectcategory", "objectguid", "objectsid", "ms-ds-consistencyguid",
-        "msexchmailboxguid", "msexcharchiveguid", "thumbnailphoto", "jpegphoto",
+        "dn",
+        "distinguishedname",
+        "cn",
+        "name",
+        "userprincipalname",
+        "mail",
+        "mailnickname",
+        "targetaddress",
+        "samaccountname",
+        "displayname",
+        "givenname",
+        "sn",
+        "initials",
+        "description",
+        "title",
+        "department",
+        "company",
+        "physicaldeliveryofficename",
+        "telephonenumber",
+        "mobile",
+        "streetaddress",
+        "l",
+        "st",
+        "postalcode",
+        "co",
+        "c",
+        "manager",
+        "employeeid",
+        "employeenumber",
+        "info",
+        "iscriticalsystemobject",
+        "msexchrecipienttypedetails",
+        "msexchhidefromaddresslists",
+        "grouptype",
+        "homemdb",
+        "msrtcsip-primaryuseraddress",
+        "useraccountcontrol",
+        "whencreated",
+        "whenchanged",
+        "legacyexchangedn",
+        "objectcategory",
+        "objectguid",
+        "objectsid",
+        "ms-ds-consistencyguid",
+        "msexchmailboxguid",
+        "msexcharchiveguid",
+        "thumbnailphoto",
+        "jpegphoto",
         *(f"extensionattribute{i}" for i in range(1, 16)),
     }
 )
@@ -94,10 +134,27 @@ SINGLE_VALUED = frozenset(
 # other text column is one property's ToString() and a space or comma in it is not a separator.
 MULTI_VALUED = frozenset(
     {
-        "proxyaddresses", "objectclass", "member", "memberof", "usercertificate", "usersmimecertificate",
-        "othermailbox", "othertelephone", "othermobile", "otherhomephone", "otheripphone", "otherpager",
-        "otherfacsimiletelephonenumber", "url", "serviceprincipalname", "showinaddressbook", "sidhistory",
-        "publicdelegates", "altsecurityidentities", "msds-keycredentiallink", "userworkstations",
+        "proxyaddresses",
+        "objectclass",
+        "member",
+        "memberof",
+        "usercertificate",
+        "usersmimecertificate",
+        "othermailbox",
+        "othertelephone",
+        "othermobile",
+        "otherhomephone",
+        "otheripphone",
+        "otherpager",
+        "otherfacsimiletelephonenumber",
+        "url",
+        "serviceprincipalname",
+        "showinaddressbook",
+        "sidhistory",
+        "publicdelegates",
+        "altsecurityidentities",
+        "msds-keycredentiallink",
+        "userworkstations",
         *(f"msexchextensioncustomattribute{i}" for i in range(1, 6)),
     }
 )
@@ -169,9 +226,7 @@ class CsvSource:
         except OSError:
             return None
 
-    def batches(
-        self, attributes: frozenset[str] | None, progress: Progress = no_progress
-    ) -> Iterator[pl.DataFrame]:
+    def batches(self, attributes: frozenset[str] | None, progress: Progress = no_progress) -> Iterator[pl.DataFrame]:
         """Yield batches of whole entries in the frame contract of ``sources/base.py``.
 
         When ``attributes`` is given, only those (plus ``dn`` and ``objectclass``) are read.
@@ -231,8 +286,7 @@ class _Reader:
         else:
             shown = ", ".join(h for h in header[:30]) + (", ..." if len(header) > 30 else "")
             raise SourceError(
-                "no DN column: expected 'DN' (csvde) or 'DistinguishedName' (Export-Csv); "
-                f"the header has: {shown}",
+                f"no DN column: expected 'DN' (csvde) or 'DistinguishedName' (Export-Csv); the header has: {shown}",
                 source=self.name,
             )
         # Export-Csv files have a #TYPE line (Windows PowerShell) or a DistinguishedName column.
@@ -409,9 +463,7 @@ class _Reader:
                 f"'{self._header_at(row['pos'])}' is a binary attribute but '{shown}' is not "
                 "X'hex', a GUID, a SID (S-1-...) or base64",
             )
-        decoded = pl.concat([hexes, guids, sids]).with_columns(
-            value=c("digits").str.decode("hex").bin.encode("base64")
-        )
+        decoded = pl.concat([hexes, guids, sids]).with_columns(value=c("digits").str.decode("hex").bin.encode("base64"))
         as_is = binary.filter(form == "b64")
         flag = pl.lit(True).alias("binary")
         parts = [text, *(f.with_columns(flag).select(text.columns) for f in (decoded, as_is))]
@@ -660,9 +712,7 @@ def _utf8_text(path: Path, encoding: str | None) -> Iterator[_Text]:
         yield _checked(_Text(copy, source, lines, type_line), balanced)
 
 
-def _scan(
-    raw: BinaryIO, codec: str, out: TextIO | None, source: str, *, forced: bool
-) -> tuple[int, bool, bool]:
+def _scan(raw: BinaryIO, codec: str, out: TextIO | None, source: str, *, forced: bool) -> tuple[int, bool, bool]:
     """Decode the file chunk by chunk, into ``out`` when given: (lines, #TYPE line?, quotes paired?).
 
     Text that is not in ``codec`` is refused with the line of the first bad byte.

@@ -315,9 +315,7 @@ def _unfold(plain: pl.DataFrame, special: pl.DataFrame, source: str) -> tuple[pl
     orphan = rows.filter(cont & (c("ln") == 1))
     if orphan.height:
         raise SourceError(_MESSAGES["fold"], source=source, line=1)
-    rows = rows.filter(
-        (c("lid") > 0) & ((c("ln") - c("ln").first().over("lid")) == pl.int_range(pl.len()).over("lid"))
-    )
+    rows = rows.filter((c("lid") > 0) & ((c("ln") - c("ln").first().over("lid")) == pl.int_range(pl.len()).over("lid")))
     joined = (
         rows.group_by("lid", maintain_order=True)
         .agg(
@@ -339,9 +337,7 @@ def _reparse(special: pl.DataFrame, source: str) -> pl.DataFrame:
     # Ex) "mail:bob@x.com" has no ": "; "proxyAddresses:SMTP:bob@x.com" puts the split in the value.
     odd = c("value").is_null() | c("name").str.slice(0, c("name").str.len_chars() - 1).str.contains(":", literal=True)
     # Ex) "cn:   Bob" is "Bob": spaces after the separator are fill (RFC 2849), never the value.
-    special = special.with_columns(
-        value=pl.when(odd).then(c("value")).otherwise(c("value").str.strip_chars_start(" "))
-    )
+    special = special.with_columns(value=pl.when(odd).then(c("value")).otherwise(c("value").str.strip_chars_start(" ")))
     if not special.select(odd.any()).item():
         return special
     fixed = special.filter(odd).with_columns(line=_line()).with_columns(colon=c("line").str.find(":", literal=True))
@@ -350,7 +346,8 @@ def _reparse(special: pl.DataFrame, source: str) -> pl.DataFrame:
         _raise_at(missing, "nocolon", source)
     rest = c("line").str.slice(c("colon") + 1)
     fixed = fixed.with_columns(
-        name=c("line").str.slice(0, c("colon")) + pl.when(rest.str.starts_with(":")).then(pl.lit(":")).otherwise(pl.lit("")),
+        name=c("line").str.slice(0, c("colon"))
+        + pl.when(rest.str.starts_with(":")).then(pl.lit(":")).otherwise(pl.lit("")),
         url=rest.str.starts_with("<"),
         value=pl.when(rest.str.starts_with(":") | rest.str.starts_with("<"))
         .then(rest.str.slice(1))
