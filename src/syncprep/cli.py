@@ -21,7 +21,7 @@ from rich.progress import Progress as RichProgress
 from . import __version__
 from .engine import ScanOptions, ScanResult, scan
 from .errors import ConfigError, SyncprepError
-from .rules.catalog import BY_CODE, RULES, Rule
+from .rules.catalog import BY_CODE, RULES, Rule, select_rules
 from .rules.context import EXCLUSION_SETS, PROFILES
 from .sources import DEMO, DEMO_TENANT, DEMO_VERIFIED_DOMAINS, open_source
 from .sources.base import Progress, Source
@@ -217,14 +217,10 @@ def scan_command(
     Exit code 0 means no findings, 1 findings, 2 an error.
     """
     domains = _domains(verified_domains)
-    if DEMO in sources and not domains and not tenant:
+    demo_tenant = DEMO in sources and not domains and not tenant
+    if demo_tenant:
         # The sample organisation comes with its tenant, so every check has something to show.
         domains, tenant = DEMO_VERIFIED_DOMAINS, DEMO_TENANT
-        click.echo(
-            f"syncprep: demo: using the sample tenant ({DEMO_TENANT}, verified domains "
-            f"{', '.join(DEMO_VERIFIED_DOMAINS)}); --tenant/--verified-domains override it",
-            err=True,
-        )
     options = ScanOptions(
         profile=profile,
         verified_domains=domains,
@@ -237,7 +233,17 @@ def scan_command(
         strict_ascii=strict_ascii,
         max_proxy_addresses=max_proxy_addresses,
     )
+    select_rules(options.context(), options.select, options.ignore)  # option errors before any work
+    for dn in base_dns:
+        if "=" not in dn:
+            raise ConfigError(f"--base-dn {dn!r} is not a distinguished name (e.g. OU=Staff,DC=contoso,DC=com)")
     opened = [open_source(s, encoding=encoding, separator=separator) for s in sources]
+    if demo_tenant:
+        click.echo(
+            f"syncprep: demo: using the sample tenant ({DEMO_TENANT}, verified domains "
+            f"{', '.join(DEMO_VERIFIED_DOMAINS)}); --tenant/--verified-domains override it",
+            err=True,
+        )
     progress = _DelayedProgress(enabled=not no_progress and sys.stderr.isatty())
     try:
         result = scan(opened, options, progress=progress.for_source)
@@ -300,7 +306,9 @@ def run(argv: Sequence[str] | None = None) -> int:
         click.echo("syncprep: aborted", err=True)
         return 2
     except click.ClickException as exc:
-        exc.show()
+        # One line, like every other error. Ex) "syncprep: error: Invalid value for '--format': ..."
+        hint = " (see 'syncprep --help')" if isinstance(exc, click.UsageError) else ""
+        click.echo(f"syncprep: error: {exc.format_message()}{hint}", err=True)
         return 2
     except SyncprepError as exc:
         click.echo(f"syncprep: error: {exc}", err=True)

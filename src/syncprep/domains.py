@@ -77,6 +77,16 @@ def public_tlds() -> frozenset[str]:
     return frozenset(tlds - SPECIAL_USE_TLDS)
 
 
+@cache
+def tld_alternation(longest: int = 63) -> str:
+    """A regex alternation of the public TLDs of at most ``longest`` characters, longest first.
+
+    Ex) "(?:xn--vermgensberatung-pwb|...|com|uk)"
+    """
+    tlds = sorted((t for t in public_tlds() if len(t) <= longest), key=lambda t: (-len(t), t))
+    return "(?:" + "|".join(tlds) + ")"
+
+
 def is_valid_dns_name(name: str) -> bool:
     """Syntax only: labels 1-63 characters of a-z 0-9 -, total at most 253."""
     return len(name) <= 253 and DNS_NAME_RE.match(name) is not None

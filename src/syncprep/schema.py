@@ -140,6 +140,8 @@ UPN_MAX_LOCAL = 64
 UPN_MAX_DOMAIN = 48
 SMTP_MAX_LOCAL = 64
 SMTP_MAX_DOMAIN = 253
+# RFC 5321: a path is at most 256 octets including its angle brackets.
+SMTP_MAX_ADDRESS = 254
 
 # Size limits behind the LargeObject / ExceededAllowedLength sync errors.
 MAX_CERTIFICATES = 15

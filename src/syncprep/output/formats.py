@@ -32,8 +32,10 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "'")
 
 def neutralise(cell: str) -> str:
     """Make a cell inert in spreadsheets: prefix "'" to formula-like text (and to a leading "'",
-    so reading strips exactly one). Ex) "=1+2" -> "'=1+2"; "'quoted" -> "''quoted"."""
-    return "'" + cell if cell.startswith(_FORMULA_START) else cell
+    so reading strips exactly one). Spreadsheets may trim leading spaces, so they do not hide a
+    formula. Ex) "=1+2" -> "'=1+2"; " =1+2" -> "' =1+2"; "'quoted" -> "''quoted"."""
+    risky = cell.startswith("'") or cell.lstrip(" ").startswith(_FORMULA_START)
+    return "'" + cell if risky else cell
 
 
 def restore(cell: str) -> str:

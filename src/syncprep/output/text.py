@@ -37,7 +37,12 @@ def _fix_line(f: Finding) -> str:
 
 
 def write_text(result: ScanResult, out: TextIO, *, color: bool = False, show_skipped: bool = False) -> None:
-    console = Console(file=out, force_terminal=color, no_color=not color, width=120, highlight=False)
+    table = summary(result.findings)
+    attributes = sorted({a for row in table.values() for a in row})
+    # Wide enough for every column name in full: a pipe or a file has no width of its own.
+    needed = 20 + sum(max(len(a), 6) + 3 for a in attributes) + 10
+    width = max(needed, 80) if not color else None
+    console = Console(file=out, force_terminal=color, no_color=not color, width=width, highlight=False)
     n = len(result.findings)
     objects = len({f.dn for f in result.findings})
     skipped = sum(result.skipped.values())
@@ -49,12 +54,10 @@ def write_text(result: ScanResult, out: TextIO, *, color: bool = False, show_ski
     if not n:
         console.print("[green]No findings: nothing here would stop Microsoft 365 sync.[/green]")
     else:
-        table = summary(result.findings)
-        attributes = sorted({a for row in table.values() for a in row})
         grid = Table(title=f"{n:,} findings on {objects:,} objects", title_justify="left")
-        grid.add_column("error type")
+        grid.add_column("error type", no_wrap=True)
         for a in attributes:
-            grid.add_column(a, justify="right")
+            grid.add_column(a, justify="right", overflow="fold", min_width=len(a) if not color else None)
         grid.add_column("total", justify="right", style="bold")
         for error, row in table.items():
             grid.add_row(

@@ -21,6 +21,7 @@ from types import MappingProxyType
 
 import polars as pl
 
+from ..domains import DNS_LABEL, tld_alternation
 from ..errors import ConfigError
 from ..model import ErrorType, Severity
 from ..schema import (
@@ -32,6 +33,7 @@ from ..schema import (
     OTHER_PROXY_INVALID_CHARS,
     SAM_INVALID_CHARS,
     SAM_MAX_LENGTH,
+    SMTP_MAX_ADDRESS,
     SMTP_MAX_DOMAIN,
     SMTP_MAX_LOCAL,
     TARGET_INVALID_CHARS,
@@ -103,8 +105,6 @@ def _dots(column: str) -> pl.Expr:
 
 
 def _bad_domain_syntax(ctx: CheckContext) -> pl.Expr:
-    from ..domains import DNS_LABEL
-
     valid = rf"(?i)^{DNS_LABEL}(?:\.{DNS_LABEL})*$"
     return (
         c("domain").is_not_null()
@@ -115,7 +115,7 @@ def _bad_domain_syntax(ctx: CheckContext) -> pl.Expr:
 
 def _non_routable(ctx: CheckContext) -> pl.Expr:
     # Ex) "contoso.local", "intranet", "contoso.com." (empty top label)
-    return c("domain").is_not_null() & (c("domain") != "") & ~c("domain").str.contains(rf"(?i)\.{ctx.tld_pattern}$")
+    return c("domain").is_not_null() & (c("domain") != "") & ~c("domain").str.contains(rf"(?i)\.{tld_alternation()}$")
 
 
 def _unverified(ctx: CheckContext) -> pl.Expr:
@@ -230,6 +230,17 @@ def _smtp_rules(prefix: str, attribute: str, applies: pl.Expr, label: str, *, ow
             "a-very-long-local-part...@contoso.com",
             "manual: shortening an address needs a person to choose.",
             on(lambda ctx: _length_over("local", SMTP_MAX_LOCAL)),
+        ),
+        Rule(
+            f"{prefix}108",
+            f"{label}-too-long",
+            ErrorType.LENGTH,
+            (attribute,),
+            f"The address is longer than {SMTP_MAX_ADDRESS} characters.",
+            "RFC 5321 limits a mail path to 256 octets with its angle brackets: 254 for the address.",
+            "(a 255-character address)",
+            "manual: shortening an address needs a person to choose.",
+            on(lambda ctx: _length_over("addr", SMTP_MAX_ADDRESS)),
         ),
     ]
     # A targetAddress is where mail goes, not an address the tenant owns: no verified-domain check.
@@ -399,17 +410,6 @@ RULES: tuple[Rule, ...] = (
     ),
     # -- mail -------------------------------------------------------------------------------------
     *_smtp_rules("M", "mail", pl.lit(True), "mail"),
-    Rule(
-        "M001",
-        "mail-too-long",
-        ErrorType.LENGTH,
-        ("mail",),
-        f"mail is longer than {MAX_LENGTH['mail']} characters.",
-        "Microsoft 365 limits mail to 256 characters.",
-        "(a 300-character address)",
-        "manual: shortening an address needs a person to choose.",
-        lambda ctx: _length_over("addr", MAX_LENGTH["mail"]),
-    ),
     Rule(
         "M002",
         "mail-missing",

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from ..domains import DNS_LABEL, DomainPolicy, public_tlds
+from ..domains import DomainPolicy, is_routable
 from ..errors import ConfigError
 from ..schema import MAX_PROXY_ADDRESSES
 
@@ -30,16 +30,6 @@ class CheckContext:
             raise ConfigError(f"unknown profile {self.profile!r}: choose one of {', '.join(PROFILES)}")
         if self.exclusions not in EXCLUSION_SETS:
             raise ConfigError(f"unknown exclusions {self.exclusions!r}: choose one of {', '.join(EXCLUSION_SETS)}")
-
-    @cached_property
-    def tld_pattern(self) -> str:
-        """Regex alternation of every public TLD. Ex) "(?:aaa|aarp|...|zw)"."""
-        return "(?:" + "|".join(sorted(public_tlds(), key=lambda t: (-len(t), t))) + ")"
-
-    @cached_property
-    def routable_domain_pattern(self) -> str:
-        """A whole routable domain: labels, then a public TLD (use with (?i))."""
-        return rf"(?:{DNS_LABEL}\.)+{self.tld_pattern}"
 
     @cached_property
     def verified_suffix_pattern(self) -> str | None:
@@ -78,5 +68,7 @@ def parse_suffix_map(items: tuple[str, ...] | list[str]) -> tuple[tuple[str, str
         old, new = old.strip().lower().strip("."), new.strip().lower().strip(".")
         if not sep or not old or not new:
             raise ConfigError(f"--upn-suffix-map expects old=new, got {item!r}")
+        if not is_routable(new):
+            raise ConfigError(f"--upn-suffix-map: {new!r} is not a routable domain, so it cannot be a UPN suffix")
         pairs.append((old, new))
     return tuple(pairs)

@@ -12,11 +12,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from functools import cache
 
 import polars as pl
 
-from ..domains import is_routable, public_tlds
+from ..domains import is_routable, tld_alternation
 from ..schema import ATEXT, INVISIBLE_CHARS
 from .catalog import Rule
 from .context import CheckContext
@@ -37,6 +36,7 @@ _UPN_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9\-]{0,13}[A-Za-z0-9])?"
 # Proxy types whose values are plain printable text (anything else gets the full check).
 _OTHER_TYPES = r"(?:sip|eum|notes|gwise|ms|ccmail|fax|rfax|msmail|meeting)"
 _X500_TEXT = r"[\x20\x21\x23-\x5A\x5C\x5E-\x7E]"
+_X500_LAST = r"[\x21\x23-\x5A\x5C\x5E-\x7E]"  # not a space: C003 reports trailing whitespace
 _OTHER_TEXT = r"[\x21\x23-\x27\x2A\x2B\x2D-\x3B\x3D\x3F-\x5A\x5C\x5E-\x7E]"
 
 
@@ -50,17 +50,12 @@ class Family:
     derive: Callable[[pl.DataFrame], pl.DataFrame]
 
 
-@cache
-def _tlds(longest: int = 63) -> str:
-    return "(?:" + "|".join(t for t in sorted(public_tlds(), key=lambda t: (-len(t), t)) if len(t) <= longest) + ")"
-
-
 def _domain(ctx: CheckContext) -> str:
     """A routable domain of at most three labels of at most 22 characters (or a verified one)."""
     verified = _verified_alternation(ctx)
     if verified:
         return rf"(?:{_LABEL}\.){{0,2}}(?i:{verified})"
-    return rf"(?:{_LABEL}\.){{1,3}}(?i:{_tlds()})"
+    return rf"(?:{_LABEL}\.){{1,3}}(?i:{tld_alternation()})"
 
 
 def _upn_domain(ctx: CheckContext) -> str:
@@ -68,7 +63,7 @@ def _upn_domain(ctx: CheckContext) -> str:
     verified = _verified_alternation(ctx, longest=48)
     if verified is not None:
         return rf"(?i:{verified})" if verified else r"(?!)"
-    return rf"(?:{_UPN_LABEL}\.){{1,2}}(?i:{_tlds(16)})"
+    return rf"(?:{_UPN_LABEL}\.){{1,2}}(?i:{tld_alternation(16)})"
 
 
 def _verified_alternation(ctx: CheckContext, longest: int = 253) -> str | None:
@@ -89,7 +84,7 @@ def _clean_mail(ctx: CheckContext) -> pl.Expr:
 def _clean_proxy(ctx: CheckContext) -> pl.Expr:
     pattern = (
         rf"^(?:(?i:smtp):{_LOCAL}@{_domain(ctx)}"
-        rf"|(?i:x\.?[45]00):{_X500_TEXT}{{0,200}}"
+        rf"|(?i:x\.?[45]00):(?:{_X500_TEXT}{{0,199}}{_X500_LAST})?"
         rf"|(?i:{_OTHER_TYPES}):{_OTHER_TEXT}{{1,200}})$"
     )
     # Reserved domains look valid; they are told apart on the lower-case value.
