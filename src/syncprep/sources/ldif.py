@@ -11,7 +11,6 @@ with its line number.
 from __future__ import annotations
 
 import base64
-import binascii
 import os
 import re
 import shutil
@@ -150,42 +149,67 @@ def _utf8_file(path: Path) -> Iterator[Path]:
         yield copy
 
 
-def _needed_pattern(attributes: frozenset[str] | None) -> str:
+# objectClass values that decide an object's kind; "top", "person" and the like are not read.
+_KIND_CLASSES = ("user", "inetOrgPerson", "group", "contact", "computer")
+
+
+def _wanted_pattern(attributes: frozenset[str] | None) -> str:
+    """One regex that picks every line a batch needs, so the streaming pass looks at a line once.
+
+    It matches the dn and the needed attributes (case-insensitive names, any options, base64 or
+    not, with or without a space after the colon), the objectClass values that decide a kind,
+    and every line that must be refused: no colon, a space in the name, a URL value.
+    Ex) "proxyAddresses: x", "proxyAddresses:: eA==", "mail:x", "member;range=0-1499: x",
+    "objectClass: user", "garbage", "display name: x", "jpegPhoto:< file:///x" match;
+    "objectClass: top", "whenCreated: 2024..." and continuation lines do not.
+    """
+    refused = [
+        r"[^: #][^:]*$",  # no colon at all (comments and continuations aside)
+        r"[^: #][^:]* [^:]*:",  # a space in the attribute name
+        r"[^: #][^:]*:<",  # a URL value
+    ]
     if attributes is None:
         return r"^[^ #]"
-    names = sorted({*attributes, *_ALWAYS})
-    # Ex) "proxyAddresses", "proxyAddresses:" (base64), "member;range=0-1499",
-    #     "proxyAddresses:smtp:a@b.com" (no space after the colon) all name a needed attribute.
-    return r"(?i)^(?:" + "|".join(re.escape(n) for n in names) + r")(?:;[^:]*)?(?::.*)?$"
+    names = sorted({*attributes, *_ALWAYS} - {"objectclass"})
+    wanted = ["(?:" + "|".join(re.escape(n) for n in names) + r")(?:;[^:]*)?:"]
+    if "objectclass" in attributes:
+        classes = "|".join(_KIND_CLASSES)
+        # The kind's class, plain or base64 (base64 is rare: read it and let the rules decide).
+        wanted.append(rf"objectclass(?:;[^:]*)?:(?: *(?:{classes}) *$|:)")
+    return r"(?i)^(?:" + "|".join(wanted + refused) + ")"
+
+
+# A plain line: a name without ':' or spaces, ": ", and a value not starting with a space.
+# Anything else (base64 "attr:: ", "attr:value", fill spaces, continuations) takes the careful path.
+_PLAIN = r"^[^: ]+: (?:[^ ]|$)"
 
 
 def _stream(path: Path, attributes: frozenset[str] | None, batch_lines: int, source: str) -> Iterator[pl.DataFrame]:
-    """Lines that matter, in file order: ln, name, value (None when there is no ': '), eid."""
-    name, value = pl.col("name"), pl.col("value")
+    """Lines that matter, in file order: ln, name, value (None when there is no ': '), eid, special.
+
+    Everything that looks at every line runs here, in Polars' streaming engine on all cores, and
+    does as little as it can: one regex decides which lines to keep (a folded line's
+    continuations go with it), and only the kept lines are numbered and split.
+    """
+    line = pl.col("line")
+    cont = line.str.starts_with(" ")
     lf = (
         pl.scan_lines(path, name="line", row_index_name="ln", row_index_offset=1)
-        # splitn keeps the rest whole; split_exact(": ", 1) would cut "description: Note: x" to "Note".
-        .select("ln", pl.col("line").str.splitn(": ", 2).alias("s"))
-        .unnest("s")
-        .rename({"field_0": "name", "field_1": "value"})
-        .with_columns(
-            # The tag is case-insensitive and its space optional: "dn: x", "dn:: eA==", "DN:x".
-            eid=name.str.contains(r"(?i)^dn(?::|$)").cum_sum(),
-            # base64 ("attr:"), no ": " at all, a continuation, or spaces after ": " (RFC 2849 FILL,
-            # not part of the value): finished with more care
-            special=value.is_null()
-            | name.str.contains(":", literal=True)
-            | name.str.starts_with(" ")
-            | value.str.starts_with(" "),
-        )
+        # A continuation goes with the line it continues; one on the very first line is kept (and
+        # refused later). Ex) " (FYDIBOHF23SPDLT)/cn=Recipients" after a proxyAddresses line.
         .filter(
-            name.str.contains(_needed_pattern(attributes))
-            # no ": " at all: "attr:value", "attr:", or a line with no colon
-            | (value.is_null() & (name != "") & ~name.str.starts_with("#"))
-            # continuation lines, and names no attribute can have
-            | name.str.starts_with(" ")
-            | (name.str.contains(" ", literal=True) & ~name.str.starts_with("#"))
+            pl.when(~cont).then(line.str.contains(_wanted_pattern(attributes))).forward_fill().fill_null(True)
         )
+        .select(
+            "ln",
+            # The tag is case-insensitive and its space optional: "dn: x", "dn:: eA==", "DN:x".
+            line.str.contains(r"(?i)^dn(?::|$)").cum_sum().alias("eid"),
+            ~line.str.contains(_PLAIN).alias("special"),
+            # splitn keeps the rest whole; split_exact(": ", 1) would cut "description: Note: x" to "Note".
+            line.str.splitn(": ", 2).alias("s"),
+        )
+        .unnest("s")
+        .select("ln", pl.col("field_0").alias("name"), pl.col("field_1").alias("value"), "eid", "special")
     )
     try:
         yield from lf.collect_batches(chunk_size=batch_lines)
@@ -226,9 +250,9 @@ def _finish(rows: pl.DataFrame, attributes: frozenset[str] | None, source: str) 
     """
     c = pl.col
     if rows["special"].any():
+        if rows.filter(c("special"))["name"].str.starts_with(" ").any():
+            rows = _unfold(rows, source)
         plain, special = rows.filter(~c("special")), rows.filter(c("special"))
-        if special["name"].str.starts_with(" ").any():
-            plain, special = _unfold(plain, special, source)
         try:
             special = _reparse(special, source)
         except SourceError as exc:
@@ -279,7 +303,9 @@ def _finish(rows: pl.DataFrame, attributes: frozenset[str] | None, source: str) 
 def _refuse_changes(rows: pl.DataFrame, source: str) -> None:
     """Refuse change records: any "control:" line, any "changetype:" but "add"."""
     c = pl.col
-    changes = rows.filter(
+    # ldifde writes "changetype: add" on every record: look at those lines only.
+    candidates = rows.filter(c("attr").is_in(["changetype", "control"]))
+    changes = candidates.filter(
         ((c("attr") == "changetype") & (c("value").str.to_lowercase() != "add")) | (c("attr") == "control")
     ).sort("ln")
     if changes.height:
@@ -294,41 +320,46 @@ def _line() -> pl.Expr:
     )
 
 
-def _unfold(plain: pl.DataFrame, special: pl.DataFrame, source: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _unfold(rows: pl.DataFrame, source: str) -> pl.DataFrame:
     """Join folded lines: a line starting with one space continues the line just before it.
 
-    Kept rows are a subsequence of the file, so a continuation belongs to the kept row before it
-    only when the line numbers run on without a gap; otherwise it continues a line that was not
-    kept, and is dropped with it.
+    The streaming pass keeps a continuation only with the line it continues, so here every
+    continuation follows its own line (or an earlier continuation of it) and a batch never splits
+    one. Ex) "proxyAddresses: X500:/o=ExchangeLabs/ou=Exchange" + " Administrative Group".
     """
     c = pl.col
-    cont_lines = special.filter(c("name").str.starts_with(" "))
-    heads = set((cont_lines["ln"] - 1).to_list())
-    # A head is the line just before a continuation; it may be plain or special.
-    moved = plain.filter(c("ln").is_in(list(heads)))
-    plain = plain.filter(~c("ln").is_in(list(heads)))
-    rows = pl.concat([special, moved]).sort("ln")
+    if rows["ln"][0] == 1 and rows["name"][0].startswith(" "):
+        raise SourceError(_MESSAGES["fold"], source=source, line=1)
     cont = c("name").str.starts_with(" ")
     rows = rows.with_columns(lid=(~cont).cum_sum())
-    # Only a continuation on the file's first line surely continues nothing; before the first kept
-    # line of a batch it continues a line that was not kept (a comment, an attribute not asked for).
-    orphan = rows.filter(cont & (c("ln") == 1))
-    if orphan.height:
-        raise SourceError(_MESSAGES["fold"], source=source, line=1)
-    rows = rows.filter((c("lid") > 0) & ((c("ln") - c("ln").first().over("lid")) == pl.int_range(pl.len()).over("lid")))
-    joined = (
-        rows.group_by("lid", maintain_order=True)
-        .agg(
-            c("ln").first(),
-            c("eid").first(),
-            pl.when(cont).then(_line().str.slice(1)).otherwise(_line()).str.join("").alias("line"),
-        )
-        .with_columns(c("line").str.splitn(": ", 2).alias("s"))
-        .unnest("s")
-        .rename({"field_0": "name", "field_1": "value"})
-        .with_columns(special=pl.lit(True))
+    folded = rows.filter(cont)["lid"].unique()
+    in_fold = c("lid").is_in(folded.implode())
+    pieces = rows.filter(in_fold).with_columns(
+        piece=pl.when(cont).then(_line().str.slice(1)).otherwise(_line()), cont=cont
     )
-    return plain, joined.select(special.columns)
+    # Runs are contiguous and short: append the k-th continuation for k = 1, 2, ... while any
+    # line has one, instead of grouping. Ex) an X500 address folded twice takes two rounds.
+    line = c("piece")
+    follows = pl.lit(True)
+    k = 1
+    while True:
+        follows = follows & c("cont").shift(-k).fill_null(False)
+        if not pieces.select((follows & ~c("cont")).any()).item():
+            break
+        line = line + pl.when(follows).then(c("piece").shift(-k)).otherwise(pl.lit(""))
+        k += 1
+    joined = (
+        pieces.with_columns(line=line)
+        .filter(~c("cont"))
+        .select(
+            "ln",
+            c("line").str.splitn(": ", 2).struct.field("field_0").alias("name"),
+            c("line").str.splitn(": ", 2).struct.field("field_1").alias("value"),
+            "eid",
+            pl.lit(True).alias("special"),
+        )
+    )
+    return pl.concat([rows.filter(~in_fold).drop("lid"), joined], how="vertical_relaxed")
 
 
 def _reparse(special: pl.DataFrame, source: str) -> pl.DataFrame:
@@ -361,24 +392,31 @@ def _reparse(special: pl.DataFrame, source: str) -> pl.DataFrame:
 
 
 def _decode_text(rows: pl.DataFrame, source: str, *, strict: bool) -> pl.DataFrame:
-    """Decode base64 values of text attributes (names with accents, values with edge spaces)."""
-    mask = rows["b64"] & ~rows["binary"]
-    if not mask.any():
+    """Decode base64 values of text attributes (names with accents, values with edge spaces).
+
+    Base64 that is not UTF-8 text is refused when the attribute was asked for (``strict``);
+    reading whole entries keeps it as binary instead.
+    """
+    c = pl.col
+    mask = c("b64") & ~c("binary")
+    todo = rows.filter(mask)
+    if not todo.height:
         return rows
-    idx = mask.arg_true()
-    decoded: list[str] = []
-    still_binary: list[bool] = []
-    for i, text in zip(idx.to_list(), rows["value"].gather(idx).to_list(), strict=True):
-        try:
-            raw = base64.b64decode(text, validate=True)
-        except binascii.Error:
-            _raise_at(rows[i], "b64", source)
-        try:
-            decoded.append(raw.decode("utf-8"))
-            still_binary.append(False)
-        except UnicodeDecodeError:
-            if strict or rows["attr"][i] == "dn":
-                _raise_at(rows[i], "text", source)
-            decoded.append(text)
-            still_binary.append(True)
-    return rows.with_columns(rows["value"].scatter(idx, decoded), rows["binary"].scatter(idx, still_binary))
+    raw = todo["value"].str.decode("base64")
+    try:
+        todo = todo.with_columns(value=raw.cast(pl.String))
+    except (pl.exceptions.ComputeError, pl.exceptions.InvalidOperationError):
+        # Some value is not UTF-8: find which, one by one (rare).
+        texts: list[str] = []
+        binary: list[bool] = []
+        for i, data in enumerate(raw.to_list()):
+            try:
+                texts.append(data.decode("utf-8"))
+                binary.append(False)
+            except UnicodeDecodeError:
+                if strict or todo["attr"][i] == "dn":
+                    _raise_at(todo[i], "text", source)
+                texts.append(todo["value"][i])
+                binary.append(True)
+        todo = todo.with_columns(value=pl.Series(texts, dtype=pl.String), binary=pl.Series(binary, dtype=pl.Boolean))
+    return pl.concat([rows.filter(~mask), todo])
