@@ -92,7 +92,7 @@ class _State:
     """What outlives a batch."""
 
     hits: list[pl.DataFrame] = field(default_factory=list)
-    keys: list[pl.DataFrame] = field(default_factory=list)
+    index: duplicates.Index = field(default_factory=duplicates.Index)
     same_object: list[pl.DataFrame] = field(default_factory=list)
     objects: list[pl.DataFrame] = field(default_factory=list)
     context: list[pl.DataFrame] = field(default_factory=list)
@@ -194,7 +194,7 @@ def _process(
         c("kind").is_in(["user", "group"]) & (c("userprincipalname").is_null() | c("eid").is_in(bad_upn.implode()))
     )["eid"]
     keys, same = duplicates.keys(checked, no_valid_upn, codes)
-    state.keys.append(keys.with_columns(c("eid") + offset))
+    state.index.add(keys.with_columns(c("eid") + offset))
     if same.height:
         state.same_object.append(same.with_columns(c("eid") + offset))
 
@@ -239,8 +239,7 @@ def _findings(state: _State, rules: tuple[Rule, ...], ctx: CheckContext) -> list
             schema={"eid": pl.UInt32, "dn": pl.String, "cn": pl.String, "kind": pl.String, "mailbox": pl.Boolean}
         )
     )
-    all_keys = pl.concat(state.keys) if state.keys else pl.DataFrame(schema=duplicates.KEY_SCHEMA)
-    dup_rows = pl.concat([duplicates.find(all_keys), *state.same_object])
+    dup_rows = pl.concat([state.index.find(), *state.same_object])
     hit_rows = pl.concat(state.hits) if state.hits else pl.DataFrame(schema=values.HIT_SCHEMA)
     rows = pl.concat([hit_rows.with_columns(group=pl.lit(None, pl.String)), dup_rows])
     if not rows.height:

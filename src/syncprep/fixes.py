@@ -76,6 +76,8 @@ MANUAL = Suggestion(None, Safety.MANUAL, Action.EDIT)
 
 def transliterate(text: str) -> str:
     """Accented letters to ASCII, other non-ASCII removed. Ex) "Jürgen Groß" -> "Jurgen Gross"."""
+    if text.isascii():
+        return text
     text = text.translate(_SPECIAL_LETTERS)
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(ch for ch in decomposed if ord(ch) < 128 and unicodedata.category(ch) != "Mn")

@@ -117,19 +117,41 @@ def keys(
     return frame.cast(KEY_SCHEMA), same_object  # type: ignore[arg-type]
 
 
-def find(all_keys: pl.DataFrame) -> pl.DataFrame:
-    """Rows of every value held by two or more entries: eid, attr, value, code, group."""
-    if not all_keys.height:
-        return pl.DataFrame(schema=DUP_SCHEMA)
-    holders = all_keys.select("h", "eid").unique()
-    shared = holders.filter(c("h").is_duplicated()).get_column("h").unique()
-    candidates = all_keys.filter(c("h").is_in(shared.implode()))
-    if not candidates.height:
-        return pl.DataFrame(schema=DUP_SCHEMA)
-    exact = candidates.with_columns(k=_key(candidates))
-    groups = (
-        exact.filter(c("eid").n_unique().over("code", "k") > 1)
-        .with_columns(group=pl.format("{}:{}", c("code"), c("k")))
-        .select("eid", "attr", "value", "code", "group")
-    )
-    return groups.cast(DUP_SCHEMA)  # type: ignore[arg-type]
+class Index:
+    """The duplicate index of a scan: key rows batch by batch, then the values held twice.
+
+    Only (hash, entry) pairs, deduplicated per batch, take part in finding shared hashes; the
+    full rows (attribute, value) are looked at only for those. Ex) a user whose UPN, mail and
+    primary SMTP address are one address contributes one pair, not three.
+    """
+
+    def __init__(self) -> None:
+        self.rows: list[pl.DataFrame] = []
+        self.pairs: list[pl.DataFrame] = []
+
+    def add(self, keys: pl.DataFrame) -> None:
+        if keys.height:
+            self.rows.append(keys.with_columns(c("attr").cast(pl.Categorical), c("code").cast(pl.Categorical)))
+            self.pairs.append(keys.select("h", "eid").unique())
+
+    def find(self) -> pl.DataFrame:
+        """Rows of every value held by two or more entries: eid, attr, value, code, group."""
+        if not self.pairs:
+            return pl.DataFrame(schema=DUP_SCHEMA)
+        pairs = pl.concat(self.pairs)
+        shared = pairs.filter(c("h").is_duplicated())["h"].unique().implode()
+        candidates = [r.filter(c("h").is_in(shared)) for r in self.rows]
+        found = [r for r in candidates if r.height]
+        if not found:
+            return pl.DataFrame(schema=DUP_SCHEMA)
+        exact = pl.concat(found, how="vertical_relaxed")
+        if not exact.height:
+            return pl.DataFrame(schema=DUP_SCHEMA)
+        exact = exact.with_columns(c("attr").cast(pl.String), c("code").cast(pl.String))
+        exact = exact.with_columns(k=_key(exact))
+        groups = (
+            exact.filter(c("eid").n_unique().over("code", "k") > 1)
+            .with_columns(group=pl.format("{}:{}", c("code"), c("k")))
+            .select("eid", "attr", "value", "code", "group")
+        )
+        return groups.cast(DUP_SCHEMA)  # type: ignore[arg-type]

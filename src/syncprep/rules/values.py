@@ -214,11 +214,24 @@ def evaluate_parts(
         if not frames:
             continue
         rows = family.derive(pl.concat(frames))
-        for rule in applicable:
-            assert rule.check is not None
-            hit = rows.filter(c("attr").is_in(rule.lower_attributes) & rule.check(ctx).fill_null(False))
-            if hit.height:
-                hits.append(hit.select("eid", "attr", "value", pl.lit(rule.code).alias("code")))
+        # Every rule of the family in one pass: a column of booleans per rule, then the true ones.
+        flags = rows.select(
+            "eid",
+            "attr",
+            "value",
+            *(
+                (c("attr").is_in(rule.lower_attributes) & rule.check(ctx).fill_null(False)).alias(rule.code)
+                for rule in applicable
+                if rule.check is not None
+            ),
+        )
+        hit = (
+            flags.unpivot(index=["eid", "attr", "value"], variable_name="code", value_name="hit")
+            .filter(c("hit"))
+            .drop("hit")
+        )
+        if hit.height:
+            hits.append(hit)
     if not hits:
         return pl.DataFrame(schema=HIT_SCHEMA)
     return pl.concat(hits).cast(HIT_SCHEMA)  # type: ignore[arg-type]

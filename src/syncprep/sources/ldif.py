@@ -28,7 +28,7 @@ from ..model import Entry
 from ..schema import BINARY_ATTRIBUTES
 from .base import BATCH_SCHEMA, Progress, no_progress
 
-BATCH_LINES = 400_000
+BATCH_LINES = 1_500_000
 
 # Why each kind of line is refused.
 _MESSAGES = {
@@ -179,6 +179,8 @@ def _wanted_pattern(attributes: frozenset[str] | None) -> str:
     return r"(?i)^(?:" + "|".join(wanted + refused) + ")"
 
 
+FOLDS = 2
+
 # A plain line: a name without ':' or spaces, ": ", and a value not starting with a space.
 # Anything else (base64 "attr:: ", "attr:value", fill spaces, continuations) takes the careful path.
 _PLAIN = r"^[^: ]+: (?:[^ ]|$)"
@@ -191,8 +193,19 @@ def _stream(path: Path, attributes: frozenset[str] | None, batch_lines: int, sou
     does as little as it can: one regex decides which lines to keep (a folded line's
     continuations go with it), and only the kept lines are numbered and split.
     """
-    line = pl.col("line")
+    c, line = pl.col, pl.col("line")
     cont = line.str.starts_with(" ")
+    # Folded lines are joined here for up to FOLDS continuations (226 columns at 76, longer than
+    # most values); a longer run keeps its pieces, and the batch joins them (_unfold).
+    # Ex) "dn: CN=Bob,OU=Sales,...," + " DC=contoso,DC=com" -> one line.
+    follows = [c("cont").shift(-1).fill_null(False)]
+    for k in range(2, FOLDS + 2):
+        follows.append(follows[-1] & c("cont").shift(-k).fill_null(False))
+    joined = pl.concat_str(
+        [line, *(pl.when(f).then(line.shift(-k).str.slice(1)) for k, f in enumerate(follows[:FOLDS], 1))],
+        ignore_nulls=True,
+    )
+    overlong = ~c("cont") & follows[FOLDS]
     lf = (
         pl.scan_lines(path, name="line", row_index_name="ln", row_index_offset=1)
         # A continuation goes with the line it continues; one on the very first line is kept (and
@@ -200,6 +213,12 @@ def _stream(path: Path, attributes: frozenset[str] | None, batch_lines: int, sou
         .filter(
             pl.when(~cont).then(line.str.contains(_wanted_pattern(attributes))).forward_fill().fill_null(True)
         )
+        .with_columns(cont=cont)
+        .with_columns(
+            line=pl.when(c("cont") | overlong).then(line).otherwise(joined),
+            keep_pieces=pl.when(~c("cont")).then(overlong).forward_fill().fill_null(True),
+        )
+        .filter(~c("cont") | c("keep_pieces"))
         .select(
             "ln",
             # The tag is case-insensitive and its space optional: "dn: x", "dn:: eA==", "DN:x".
@@ -321,45 +340,41 @@ def _line() -> pl.Expr:
 
 
 def _unfold(rows: pl.DataFrame, source: str) -> pl.DataFrame:
-    """Join folded lines: a line starting with one space continues the line just before it.
+    """Join the folded lines the streaming pass left in pieces (runs longer than FOLDS).
 
-    The streaming pass keeps a continuation only with the line it continues, so here every
-    continuation follows its own line (or an earlier continuation of it) and a batch never splits
-    one. Ex) "proxyAddresses: X500:/o=ExchangeLabs/ou=Exchange" + " Administrative Group".
+    Such runs are rare, so they are joined in Python and written back over their first line.
+    The streaming pass keeps a continuation only with the line it continues, so each run
+    follows its own line and a batch never splits one.
+    Ex) "member: CN=..." folded five times: one line again.
     """
-    c = pl.col
-    if rows["ln"][0] == 1 and rows["name"][0].startswith(" "):
+    cont = rows["name"].str.starts_with(" ")
+    positions = cont.arg_true().to_list()
+    if positions and positions[0] == 0 and rows["ln"][0] == 1:
         raise SourceError(_MESSAGES["fold"], source=source, line=1)
-    cont = c("name").str.starts_with(" ")
-    rows = rows.with_columns(lid=(~cont).cum_sum())
-    folded = rows.filter(cont)["lid"].unique()
-    in_fold = c("lid").is_in(folded.implode())
-    pieces = rows.filter(in_fold).with_columns(
-        piece=pl.when(cont).then(_line().str.slice(1)).otherwise(_line()), cont=cont
+    names, values = rows["name"], rows["value"]
+
+    def text(i: int) -> str:
+        value = values[i]
+        return names[i] if value is None else f"{names[i]}: {value}"
+
+    heads: dict[int, list[str]] = {}
+    head, previous = -1, -2
+    for i in positions:
+        if i != previous + 1:  # a new run: the line it continues is the row before
+            head = i - 1
+            if head < 0:
+                raise SourceError(_MESSAGES["fold"], source=source, line=int(rows["ln"][i]))
+            heads[head] = [text(head)]
+        heads[head].append(text(i)[1:])
+        previous = i
+    idx = pl.Series(list(heads), dtype=pl.UInt32)
+    lines = pl.Series(["".join(parts) for parts in heads.values()], dtype=pl.String).str.splitn(": ", 2)
+    rows = rows.with_columns(
+        rows["name"].scatter(idx, lines.struct.field("field_0")),
+        rows["value"].scatter(idx, lines.struct.field("field_1")),
+        rows["special"].scatter(idx, True),
     )
-    # Runs are contiguous and short: append the k-th continuation for k = 1, 2, ... while any
-    # line has one, instead of grouping. Ex) an X500 address folded twice takes two rounds.
-    line = c("piece")
-    follows = pl.lit(True)
-    k = 1
-    while True:
-        follows = follows & c("cont").shift(-k).fill_null(False)
-        if not pieces.select((follows & ~c("cont")).any()).item():
-            break
-        line = line + pl.when(follows).then(c("piece").shift(-k)).otherwise(pl.lit(""))
-        k += 1
-    joined = (
-        pieces.with_columns(line=line)
-        .filter(~c("cont"))
-        .select(
-            "ln",
-            c("line").str.splitn(": ", 2).struct.field("field_0").alias("name"),
-            c("line").str.splitn(": ", 2).struct.field("field_1").alias("value"),
-            "eid",
-            pl.lit(True).alias("special"),
-        )
-    )
-    return pl.concat([rows.filter(~in_fold).drop("lid"), joined], how="vertical_relaxed")
+    return rows.filter(~cont)
 
 
 def _reparse(special: pl.DataFrame, source: str) -> pl.DataFrame:
