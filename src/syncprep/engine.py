@@ -112,11 +112,14 @@ def scan(
     rules = select_rules(ctx, options.select, options.ignore)
     attributes = needed_attributes(rules)
     state = _State()
-    for source in sources:
-        report = progress(source) if progress else no_progress
-        for batch in source.batches(attributes, report):
-            _process(batch, state, rules, ctx, options)
-    findings = _findings(state, rules, ctx)
+    try:
+        for source in sources:
+            report = progress(source) if progress else no_progress
+            for batch in source.batches(attributes, report):
+                _process(batch, state, rules, ctx, options)
+        findings = _findings(state, rules, ctx)
+    finally:
+        state.index.close()
     skipped_frame = (
         pl.concat(state.skipped) if state.skipped else pl.DataFrame(schema={"dn": pl.String, "reason": pl.String})
     )

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import base64
 import os
+import queue
 import re
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,7 +30,7 @@ from ..model import Entry
 from ..schema import BINARY_ATTRIBUTES
 from .base import BATCH_SCHEMA, Progress, no_progress
 
-BATCH_LINES = 1_500_000
+BATCH_LINES = 700_000
 
 # Why each kind of line is refused.
 _MESSAGES = {
@@ -231,11 +233,53 @@ def _stream(path: Path, attributes: frozenset[str] | None, batch_lines: int, sou
         .select("ln", pl.col("field_0").alias("name"), pl.col("field_1").alias("value"), "eid", "special")
     )
     try:
-        yield from lf.collect_batches(chunk_size=batch_lines)
+        yield from _bounded_batches(lf, batch_lines)
     except pl.exceptions.ComputeError as exc:
         if "utf" in str(exc).lower():
             raise _utf8_error(path, source) from None
         raise SourceError(f"cannot read: {exc}", source=source) from None
+
+
+def _bounded_batches(lf: pl.LazyFrame, size: int) -> Iterator[pl.DataFrame]:
+    """The query's batches, at most two ahead of the reader.
+
+    The streaming engine runs in a thread and hands each batch over a small queue; while the
+    queue is full the engine waits, so a slow consumer (the rules) never makes batches pile up in
+    memory. An error in the engine is raised here, in the reader's thread.
+    """
+    handoff: queue.Queue[pl.DataFrame | BaseException | None] = queue.Queue(maxsize=2)
+    stop = threading.Event()
+
+    def deliver(batch: pl.DataFrame) -> bool:
+        handoff.put(batch)
+        return stop.is_set()  # True tells the engine to stop early
+
+    def run() -> None:
+        try:
+            lf.sink_batches(deliver, chunk_size=size)
+        except BaseException as exc:
+            handoff.put(exc)
+        else:
+            handoff.put(None)
+
+    worker = threading.Thread(target=run, name="syncprep-ldif", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = handoff.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        # The consumer stopped early (an error, or it had enough): let the engine finish.
+        stop.set()
+        while worker.is_alive():
+            try:
+                handoff.get(timeout=0.1)
+            except queue.Empty:
+                continue
 
 
 def _utf8_error(path: Path, source: str) -> SourceError:
