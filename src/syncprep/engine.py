@@ -150,7 +150,13 @@ def _process(
     offset = state.read
     parts = scope.partition(batch)
     n = parts["dn"].height
-    objs = scope.objects(parts, n).with_columns(reason=scope.skip_reason(ctx.exclusions, options.base_dns))
+    # Lazy, so sub-expressions the exclusions share (a lower-cased name, a parsed number) run once.
+    objs = (
+        scope.objects(parts, n)
+        .lazy()
+        .with_columns(reason=scope.skip_reason(ctx.exclusions, options.base_dns))
+        .collect()
+    )
     state.read += n
     inscope_mask = objs["reason"].is_null()
     skipped = objs.filter(~inscope_mask)

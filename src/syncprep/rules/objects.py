@@ -41,11 +41,10 @@ def primary_smtp(parts: Parts, objs: pl.DataFrame) -> pl.DataFrame:
     proxies = parts.get("proxyaddresses")
     if proxies is None or not proxies.height:
         return pl.DataFrame(schema=HIT_SCHEMA)
-    smtp = proxies.filter(c("low").str.starts_with("smtp:")).with_columns(
-        attr=pl.lit("proxyaddresses"), v=c("value").str.strip_chars()
-    )
+    smtp = proxies.filter(c("low").str.starts_with("smtp:"))
     if not smtp.height:
         return pl.DataFrame(schema=HIT_SCHEMA)
+    smtp = smtp.with_columns(attr=pl.lit("proxyaddresses"), v=c("value").str.strip_chars())
     smtp = smtp.with_columns(primary=c("v").str.starts_with("SMTP:"))
     per = smtp.group_by("eid").agg(n=c("primary").sum())
     several = smtp.join(per.filter(c("n") > 1), on="eid").filter(c("primary"))

@@ -212,9 +212,7 @@ def _stream(path: Path, attributes: frozenset[str] | None, batch_lines: int, sou
         pl.scan_lines(path, name="line", row_index_name="ln", row_index_offset=1)
         # A continuation goes with the line it continues; one on the very first line is kept (and
         # refused later). Ex) " (FYDIBOHF23SPDLT)/cn=Recipients" after a proxyAddresses line.
-        .filter(
-            pl.when(~cont).then(line.str.contains(_wanted_pattern(attributes))).forward_fill().fill_null(True)
-        )
+        .filter(pl.when(~cont).then(line.str.contains(_wanted_pattern(attributes))).forward_fill().fill_null(True))
         .with_columns(cont=cont)
         .with_columns(
             line=pl.when(c("cont") | overlong).then(line).otherwise(joined),
