@@ -56,15 +56,17 @@ def main() -> None:
     for n in (int(s) for s in args.sizes.split(",")):
         path = ensure_data(n, args.data_dir)
         out = args.data_dir / f"bench-{n}.findings.jsonl"
-        pipe = [measure(["bash", "-o", "pipefail", "-c", PIPELINE.format(f=shlex.quote(str(path)))]) for _ in range(args.runs)]
-        scan_cmd = [sys.executable, "-m", "syncprep", "scan", str(path), "--format", "jsonl", "-o", str(out), "--no-progress"]
-        scans = [measure(scan_cmd) for _ in range(args.runs)]
+        pipeline = ["bash", "-o", "pipefail", "-c", PIPELINE.format(f=shlex.quote(str(path)))]
+        pipe = [measure(pipeline) for _ in range(args.runs)]
+        scan_cmd = [sys.executable, "-m", "syncprep", "scan", str(path), "--format", "jsonl", "-o", str(out)]
+        scans = [measure([*scan_cmd, "--no-progress"]) for _ in range(args.runs)]
         pipe_s = min(p[0] for p in pipe)
         scan_s, scan_rss = min((s[0], s[1]) for s in scans)
-        findings = sum(1 for _ in open(out, encoding="utf-8"))
+        findings = 0
         errors: dict[str, int] = {}
         with open(out, encoding="utf-8") as f:
             for line in f:
+                findings += 1
                 for e in json.loads(line)["errors"]:
                     errors[e] = errors.get(e, 0) + 1
         rows.append((n, path.stat().st_size / 1e6, pipe_s, scan_s, scan_rss, findings, len(errors)))
