@@ -72,11 +72,15 @@ def main() -> None:
         rows.append((n, path.stat().st_size / 1e6, pipe_s, scan_s, scan_rss, findings, len(errors)))
 
     print()
-    print(f"{'objects':>10} {'file MB':>8} {'pipeline s':>11} {'syncprep s':>11} {'ratio':>6} "
-          f"{'objects/s':>10} {'peak RSS MB':>12} {'findings':>9} {'error types':>12}")
+    print(
+        f"{'objects':>10} {'file MB':>8} {'pipeline s':>11} {'syncprep s':>11} {'ratio':>6} "
+        f"{'objects/s':>10} {'peak RSS MB':>12} {'findings':>9} {'error types':>12}"
+    )
     for n, mb, pipe_s, scan_s, rss, findings, types in rows:
-        print(f"{n:>10,} {mb:>8,.0f} {pipe_s:>11.2f} {scan_s:>11.2f} {scan_s / pipe_s:>6.2f} "
-              f"{n / scan_s:>10,.0f} {rss:>12,.0f} {findings:>9,} {types:>12}")
+        print(
+            f"{n:>10,} {mb:>8,.0f} {pipe_s:>11.2f} {scan_s:>11.2f} {scan_s / pipe_s:>6.2f} "
+            f"{n / scan_s:>10,.0f} {rss:>12,.0f} {findings:>9,} {types:>12}"
+        )
     print("\npipeline: " + PIPELINE.format(f="FILE"))
     print("targets (1,000,000 objects): syncprep <= 2x the pipeline's time, peak RSS <= 1,500 MB")
 
