@@ -46,11 +46,6 @@ DNS_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 # A syntactically valid host name: labels of a-z 0-9 -, not starting or ending with '-'.
 DNS_NAME_RE = re.compile(rf"^{DNS_LABEL}(?:\.{DNS_LABEL})*$", re.IGNORECASE)
 
-# Microsoft's own domains: addresses there are silently discarded by the cloud unless they are
-# the tenant's own routing addresses.
-MICROSOFT_RESERVED_SUFFIXES = (".microsoftonline.com",)
-TENANT_SUFFIXES = (".onmicrosoft.com",)
-
 
 def _to_ascii_label(label: str) -> str:
     if label.isascii():
@@ -142,13 +137,3 @@ class DomainPolicy:
             return True
         d = domain.lower()
         return any(d == v or d.endswith("." + v) for v in self.verified)
-
-    def is_reserved(self, domain: str) -> bool:
-        d = domain.lower()
-        if any(d.endswith(s) or d == s[1:] for s in MICROSOFT_RESERVED_SUFFIXES):
-            return True
-        if not self.tenants:
-            return False
-        if d.endswith(".onmicrosoft.com") or d == "onmicrosoft.com":
-            return not any(d in (f"{t}.onmicrosoft.com", f"{t}.mail.onmicrosoft.com") for t in self.tenants)
-        return False

@@ -28,7 +28,6 @@ c = pl.col
 
 _ORDER = {r.code: i for i, r in enumerate(RULES)}
 _ERROR_ORDER = {e: i for i, e in enumerate(ErrorType)}
-DUPLICATE_CODES = frozenset(r.code for r in RULES if r.scope == "duplicate")
 
 
 @dataclass(frozen=True)

@@ -82,25 +82,6 @@ BINARY_ATTRIBUTES = frozenset(
     }
 )
 
-# Attributes that only matter through their count or size, never their text.
-COUNTED_ATTRIBUTES = frozenset({"usercertificate", "usersmimecertificate", "thumbnailphoto", "member"})
-
-# The per-value text attributes that rules check, and the objects they apply to.
-CHECKED_ATTRIBUTES = MappingProxyType(
-    {
-        "userprincipalname": frozenset({"user"}),
-        "mail": frozenset({"user", "contact", "group"}),
-        "mailnickname": frozenset({"user", "contact", "group"}),
-        "proxyaddresses": frozenset({"user", "contact", "group"}),
-        "targetaddress": frozenset({"user", "contact"}),
-        "samaccountname": frozenset({"user", "group"}),
-        "displayname": frozenset({"user", "contact", "group"}),
-        "givenname": frozenset({"user", "contact"}),
-        "sn": frozenset({"user", "contact"}),
-        "msrtcsip-primaryuseraddress": frozenset({"user", "contact", "group"}),
-    }
-)
-
 # Attributes read to decide an object's kind and scope, and to suggest fixes.
 CONTEXT_ATTRIBUTES = (
     "cn",

@@ -830,7 +830,6 @@ def _reserved(ctx: CheckContext) -> pl.Expr:
 
 
 BY_CODE: Mapping[str, Rule] = MappingProxyType({r.code: r for r in RULES})
-ERROR_NAMES = frozenset(e.value for e in ErrorType)
 
 
 def select_rules(ctx: CheckContext, select: tuple[str, ...] = (), ignore: tuple[str, ...] = ()) -> tuple[Rule, ...]:

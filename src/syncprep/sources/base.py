@@ -81,15 +81,3 @@ def entries_to_frame(entries: Iterable[Entry], attributes: frozenset[str] | None
                 attrs.append(base)
                 values.append(as_text(base, v))
     return pl.DataFrame({"eid": eids, "attr": attrs, "value": values}, schema=BATCH_SCHEMA)
-
-
-def batched(entries: Iterable[Entry], size: int) -> Iterator[list[Entry]]:
-    """Group entries into lists of at most ``size``."""
-    batch: list[Entry] = []
-    for entry in entries:
-        batch.append(entry)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
