@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import polars as pl
 
@@ -393,23 +393,8 @@ def _validate_updates(findings: list[Finding], rules: tuple[Rule, ...], ctx: Che
     failing = set(values.evaluate(frame, strict, ctx)["eid"].to_list())
     if not failing:
         return findings
+    note = "no automatic fix passes every check: edit by hand"
     out = list(findings)
     for i in failing:
-        f = out[i]
-        out[i] = Finding(
-            dn=f.dn,
-            cn=f.cn,
-            object_class=f.object_class,
-            attribute=f.attribute,
-            value=f.value,
-            errors=f.errors,
-            rule=f.rule,
-            rules=f.rules,
-            severity=f.severity,
-            update=None,
-            safety=Safety.MANUAL,
-            action=Action.EDIT,
-            holders=f.holders,
-            note="no automatic fix passes every check: edit by hand",
-        )
+        out[i] = replace(out[i], update=None, safety=Safety.MANUAL, action=Action.EDIT, note=note)
     return out

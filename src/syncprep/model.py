@@ -56,13 +56,6 @@ class Safety(StrEnum):
     UNSAFE = "unsafe"
     MANUAL = "manual"
 
-    @property
-    def rank(self) -> int:
-        return _SAFETY_RANK[self]
-
-
-_SAFETY_RANK = {Safety.SAFE: 0, Safety.UNSAFE: 1, Safety.MANUAL: 2}
-
 
 class Action(StrEnum):
     """What to do with a finding (the PROPOSEDACTION / ACTION columns)."""

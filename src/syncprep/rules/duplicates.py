@@ -22,27 +22,25 @@ import polars as pl
 
 c = pl.col
 
+_LOW = c("value").str.strip_chars().str.to_lowercase()
 KEY_SCHEMA = {"h": pl.UInt64, "eid": pl.UInt32, "attr": pl.String, "value": pl.String, "code": pl.String}
 DUP_SCHEMA = {"eid": pl.UInt32, "attr": pl.String, "value": pl.String, "code": pl.String, "group": pl.String}
 
 
-def _key(frame: pl.DataFrame) -> pl.Expr:
-    """The comparison key of a row, from its attribute, value and namespace code."""
-    low = c("value").str.strip_chars().str.to_lowercase()
-    proxy = c("attr") == "proxyaddresses"
-    return (
-        pl.when(c("code") == "A001")
-        .then(c("value"))
-        .when(proxy & (c("code") == "X001"))
-        .then(low.str.slice(5))
-        .when(proxy & (c("code") == "X003"))
-        .then(low.str.slice(4))
-        .when(c("attr") == "msrtcsip-primaryuseraddress")
-        .then(low.str.replace(r"^sip:", ""))
-        .when(c("attr") == "targetaddress")
-        .then(low.str.replace(r"^smtp:", ""))
-        .otherwise(low)
-    )
+def key_of(attr: str, code: str, low: pl.Expr) -> pl.Expr:
+    """The comparison key of a value of ``attr`` in namespace ``code``; ``low`` is the value
+    trimmed and lower-cased. Ex) "SMTP:Bob@X.com" in X001 -> "bob@x.com"; anchors stay exact."""
+    if code == "A001":
+        return c("value")
+    if attr == "proxyaddresses" and code == "X001":
+        return low.str.slice(len("smtp:"))
+    if attr == "proxyaddresses" and code == "X003":
+        return low.str.slice(len("sip:"))
+    if attr == "msrtcsip-primaryuseraddress":
+        return low.str.replace(r"^sip:", "")
+    if attr == "targetaddress":
+        return low.str.replace(r"^smtp:", "")
+    return low
 
 
 def _rows(frame: pl.DataFrame | None, attr: str, code: str, key: pl.Expr) -> pl.DataFrame | None:
@@ -63,7 +61,7 @@ def keys(
     ``parts`` maps attributes to (eid, value) rows; proxyAddresses rows carry ``low``.
     """
     found: list[pl.DataFrame | None] = []
-    low = c("value").str.strip_chars().str.to_lowercase()
+    low = _LOW
     same_object = pl.DataFrame(schema=DUP_SCHEMA)
     get = parts.get
 
@@ -72,12 +70,12 @@ def keys(
     if proxies is not None and proxies.height:
         is_smtp = c("low").str.starts_with("smtp:")
         is_sip = c("low").str.starts_with("sip:")
-        smtp = proxies.filter(is_smtp).with_columns(k=c("low").str.slice(5))
+        smtp = proxies.filter(is_smtp).with_columns(k=key_of("proxyaddresses", "X001", c("low")))
         sip = proxies.filter(is_sip)
         other = proxies.filter(~is_smtp & ~is_sip)
     if "X001" in codes:
-        found.append(_rows(get("userprincipalname"), "userprincipalname", "X001", low))
-        found.append(_rows(get("mail"), "mail", "X001", low))
+        for attr in ("userprincipalname", "mail"):
+            found.append(_rows(get(attr), attr, "X001", key_of(attr, "X001", low)))
         found.append(_rows(smtp, "proxyaddresses", "X001", c("k")))
     if "X002" in codes and smtp is not None and smtp.height:
         twice = smtp.filter(pl.len().over("eid", "k") > 1)
@@ -90,30 +88,28 @@ def keys(
                 pl.format("X002:{}:{}", c("eid"), c("k")).alias("group"),
             )
     if "X003" in codes:
-        found.append(_rows(sip, "proxyaddresses", "X003", c("low").str.slice(4)))
-        found.append(
-            _rows(
-                get("msrtcsip-primaryuseraddress"), "msrtcsip-primaryuseraddress", "X003", low.str.replace(r"^sip:", "")
-            )
-        )
+        found.append(_rows(sip, "proxyaddresses", "X003", key_of("proxyaddresses", "X003", c("low"))))
+        sip_attr = "msrtcsip-primaryuseraddress"
+        found.append(_rows(get(sip_attr), sip_attr, "X003", key_of(sip_attr, "X003", low)))
     if "X006" in codes:
-        found.append(_rows(other, "proxyaddresses", "X006", c("low")))
+        found.append(_rows(other, "proxyaddresses", "X006", key_of("proxyaddresses", "X006", c("low"))))
     if "X004" in codes:
-        found.append(_rows(get("mailnickname"), "mailnickname", "X004", low))
+        found.append(_rows(get("mailnickname"), "mailnickname", "X004", key_of("mailnickname", "X004", low)))
     if "X005" in codes:
-        found.append(_rows(get("targetaddress"), "targetaddress", "X005", low.str.replace(r"^smtp:", "")))
+        found.append(_rows(get("targetaddress"), "targetaddress", "X005", key_of("targetaddress", "X005", low)))
     sams = get("samaccountname")
     if "X007" in codes and no_valid_upn.len() and sams is not None:
-        found.append(_rows(sams.filter(c("eid").is_in(no_valid_upn.implode())), "samaccountname", "X007", low))
+        mine = sams.filter(c("eid").is_in(no_valid_upn.implode()))
+        found.append(_rows(mine, "samaccountname", "X007", key_of("samaccountname", "X007", low)))
     if "A001" in codes:
         guid = get("ms-ds-consistencyguid")
         object_guid = get("objectguid")
         if guid is not None and guid.height:
             guid = guid.unique("eid", keep="first")
-            found.append(_rows(guid, "ms-ds-consistencyguid", "A001", c("value")))
+            found.append(_rows(guid, "ms-ds-consistencyguid", "A001", key_of("ms-ds-consistencyguid", "A001", low)))
             if object_guid is not None:
                 object_guid = object_guid.filter(~c("eid").is_in(guid["eid"].implode()))
-        found.append(_rows(object_guid, "objectguid", "A001", c("value")))
+        found.append(_rows(object_guid, "objectguid", "A001", key_of("objectguid", "A001", low)))
     frames = [f for f in found if f is not None and f.height]
     frame = pl.concat(frames) if frames else pl.DataFrame(schema=KEY_SCHEMA)
     return frame.cast(KEY_SCHEMA), same_object  # type: ignore[arg-type]
@@ -158,7 +154,11 @@ class Index:
         exact = pl.scan_ipc(self._files).filter(c("h").is_in(shared)).collect()
         if not exact.height:
             return pl.DataFrame(schema=DUP_SCHEMA)
-        exact = exact.with_columns(k=_key(exact))
+        # The same key expressions as the batches used, group by group (a few (attr, code) pairs).
+        exact = pl.concat(
+            part.with_columns(k=key_of(str(attr), str(code), _LOW))
+            for (attr, code), part in exact.partition_by("attr", "code", as_dict=True).items()
+        )
         groups = (
             exact.filter(c("eid").n_unique().over("code", "k") > 1)
             .with_columns(group=pl.format("{}:{}", c("code"), c("k")))
