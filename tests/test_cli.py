@@ -671,7 +671,7 @@ def test_python_dash_m_rules(tmp_path: Path) -> None:
 
 
 def _option_names(command: click.Command) -> list[str]:
-    return [opt for p in command.params if isinstance(p, click.Option) for opt in p.opts]
+    return [opt for p in command.params if isinstance(p, click.Option) and not p.hidden for opt in p.opts]
 
 
 def test_help(capsys: pytest.CaptureFixture[str]) -> None:

@@ -8,15 +8,25 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    ProgressColumn,
+    Task,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.progress import Progress as RichProgress
+from rich.text import Text
 
 from . import __version__
 from .engine import ScanOptions, ScanResult, scan
@@ -25,6 +35,7 @@ from .rules.catalog import BY_CODE, RULES, Rule, select_rules
 from .rules.context import EXCLUSION_SETS, PROFILES
 from .sources import DEMO, DEMO_TENANT, DEMO_VERIFIED_DOMAINS, open_source
 from .sources.base import Progress, Source
+from .sources.ldap import AUTH_METHODS, CLIENTS, Credentials, LdapSettings, Secret, is_ldap_url, user_filter
 
 FORMATS = ("text", "json", "jsonl", "csv")
 
@@ -66,6 +77,8 @@ class _DelayedProgress:
         started = time.monotonic()
         done = 0
         unit = "lines" if source.name.lower().endswith((".ldif", ".ldf")) else "bytes"
+        if total is None:
+            unit = "objects"
 
         def advance(n: int) -> None:
             nonlocal done
@@ -73,13 +86,15 @@ class _DelayedProgress:
             if self.bar is None:
                 if time.monotonic() - started < 1.0:
                     return
+                columns = (
+                    (BarColumn(), MofNCompleteColumn(), TextColumn(unit), TimeElapsedColumn(), TimeRemainingColumn())
+                    if total is not None
+                    # A directory does not say in advance how many objects it holds: count, rate, time.
+                    else (_CountColumn(unit), TimeElapsedColumn())
+                )
                 self.bar = RichProgress(
                     TextColumn("{task.description}"),
-                    BarColumn(),
-                    MofNCompleteColumn(),
-                    TextColumn(unit),
-                    TimeElapsedColumn(),
-                    TimeRemainingColumn(),
+                    *columns,
                     transient=True,
                     console=Console(stderr=True),
                 )
@@ -93,6 +108,18 @@ class _DelayedProgress:
     def stop(self) -> None:
         if self.bar is not None:
             self.bar.stop()
+
+
+class _CountColumn(ProgressColumn):
+    """'12,000 objects  3,400/s' for work of unknown size."""
+
+    def __init__(self, unit: str) -> None:
+        super().__init__()
+        self.unit = unit
+
+    def render(self, task: Task) -> Text:
+        rate = f"  {task.speed:,.0f}/s" if task.speed else ""
+        return Text(f"{int(task.completed):,} {self.unit}{rate}")
 
 
 @contextmanager
@@ -132,6 +159,116 @@ def main() -> None:
 
     Start with the bundled sample:  syncprep scan demo
     """
+
+
+def _ldap_options(command: Callable[..., None]) -> Callable[..., None]:
+    """The options of live directory sources (ldap://, ldaps://, gc://, gcs://)."""
+    options = [
+        click.option(
+            "--base", metavar="DN", help="LDAP search base (default: the server's naming context; the forest on gc://)."
+        ),
+        click.option(
+            "--filter",
+            "ldap_filter",
+            metavar="FILTER",
+            help="LDAP filter ANDed with users/groups/contacts, e.g. '(department=Sales)' or 'company=R&D (Paris)'.",
+        ),
+        click.option(
+            "--page-size", type=click.IntRange(1, 100_000), default=1000, show_default=True, help="LDAP page size."
+        ),
+        click.option("--start-tls", is_flag=True, help="Upgrade ldap:// and gc:// connections with StartTLS."),
+        click.option(
+            "--ca-file",
+            type=click.Path(exists=True, dir_okay=False),
+            help="CA certificate(s) (PEM) that issued the server's TLS certificate.",
+        ),
+        click.option("--insecure", is_flag=True, help="Do not check the server's TLS certificate (not recommended)."),
+        click.option(
+            "--timeout", type=click.FloatRange(0.1), default=30.0, show_default=True, help="LDAP network timeout (s)."
+        ),
+        click.option(
+            "--auth",
+            type=click.Choice(AUTH_METHODS),
+            help="How to sign in: simple, ntlm, kerberos, anonymous "
+            "(default: kerberos without --user; ntlm for DOMAIN\\name; simple otherwise).",
+        ),
+        click.option("--user", metavar="NAME", help="Sign in as NAME (UPN, DOMAIN\\name or DN)."),
+        click.option(
+            "--password-env", metavar="VAR", help="Read the password from environment variable VAR (not its value)."
+        ),
+        click.option(
+            "--password-file",
+            type=click.Path(dir_okay=False),
+            help="Read the password from the first line of this file.",
+        ),
+        click.option("--allow-plain-bind", is_flag=True, help="Allow a simple bind without TLS (sends the password)."),
+        click.option(
+            "--client",
+            "ldap_client",
+            type=click.Choice(CLIENTS),
+            default="auto",
+            show_default=True,
+            help="LDAP library: python-ldap (fast, from syncprep[fast]) when installed, else ldap3.",
+        ),
+        click.option("--password", "password_argument", hidden=True, help="Refused: see --password-env."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _password(password_env: str | None, password_file: str | None, needed: bool) -> Secret | None:
+    """The bind password from a variable, a file or the prompt; never from the command line."""
+    if password_env:
+        value = os.environ.get(password_env)
+        if value is None:
+            raise ConfigError(f"--password-env {password_env}: no such environment variable is set")
+        return Secret(value)
+    if password_file:
+        try:
+            with open(password_file, encoding="utf-8-sig") as handle:
+                return Secret(handle.readline().rstrip("\r\n"))
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = getattr(exc, "strerror", None) or "not UTF-8 text"
+            raise ConfigError(f"cannot read --password-file {password_file}: {reason}") from None
+    if not needed:
+        return None
+    if not sys.stdin.isatty():
+        raise ConfigError("a password is needed and there is no terminal to ask: use --password-env or --password-file")
+    return Secret(click.prompt("Password", hide_input=True, err=True))
+
+
+def _ldap_settings(sources: Sequence[str], options: dict[str, Any]) -> LdapSettings | None:
+    if options.get("password_argument") is not None:
+        raise ConfigError(
+            "passwords are not taken on the command line (other users can read it in the process list): "
+            "use --password-env VAR, --password-file FILE, or answer the prompt"
+        )
+    if not any(is_ldap_url(s) for s in sources):
+        return None
+    user = options.get("user")
+    method = options.get("auth") or ("kerberos" if not user else "ntlm" if "\\" in user else "simple")
+    if method in ("simple", "ntlm") and not user:
+        raise ConfigError(f"--auth {method} needs --user")
+    password = _password(options.get("password_env"), options.get("password_file"), needed=method in ("simple", "ntlm"))
+    if options.get("insecure"):
+        click.echo(
+            "syncprep: WARNING: --insecure: the server's certificate is not checked; "
+            "anyone on the network path can read and change what syncprep sees",
+            err=True,
+        )
+    return LdapSettings(
+        credentials=Credentials(method, user, password),
+        base=options.get("base"),
+        filter=user_filter(options.get("ldap_filter")),
+        page_size=options["page_size"],
+        start_tls=options["start_tls"],
+        ca_file=options.get("ca_file"),
+        insecure=options["insecure"],
+        timeout=options["timeout"],
+        allow_plain_bind=options["allow_plain_bind"],
+        client=options["ldap_client"],
+    )
 
 
 @main.command("scan")
@@ -191,6 +328,7 @@ def main() -> None:
 @click.option("--no-progress", is_flag=True, help="Never show a progress bar.")
 @click.option("--encoding", metavar="NAME", help="Encoding of CSV sources (default: UTF-8 or UTF-16 by BOM).")
 @click.option("--separator", metavar="CHAR", help="Separator of multi-valued cells in CSV sources (default: detected).")
+@_ldap_options
 def scan_command(
     sources: tuple[str, ...],
     profile: str,
@@ -210,11 +348,19 @@ def scan_command(
     no_progress: bool,
     encoding: str | None,
     separator: str | None,
+    **ldap_options: Any,
 ) -> None:
-    """Scan directory exports (LDIF, CSV) or the bundled sample ('demo').
+    """Scan directories (ldap://, ldaps://, gc://, gcs://), exports (LDIF, CSV) or the sample ('demo').
 
     Several sources are scanned together: duplicates span all of them.
     Exit code 0 means no findings, 1 findings, 2 an error.
+
+    \b
+    Examples:
+      syncprep scan demo
+      syncprep scan export.ldif --verified-domains contoso.com,fabrikam.com
+      syncprep scan ldaps://dc1.contoso.com --user admin@contoso.com --password-env SYNCPREP_PASSWORD
+      syncprep scan gc://dc1.contoso.com --start-tls        (whole forest, Kerberos ticket)
     """
     domains = _domains(verified_domains)
     demo_tenant = DEMO in sources and not domains and not tenant
@@ -237,7 +383,8 @@ def scan_command(
     for dn in base_dns:
         if "=" not in dn:
             raise ConfigError(f"--base-dn {dn!r} is not a distinguished name (e.g. OU=Staff,DC=contoso,DC=com)")
-    opened = [open_source(s, encoding=encoding, separator=separator) for s in sources]
+    ldap = _ldap_settings(sources, ldap_options)
+    opened = [open_source(s, encoding=encoding, separator=separator, ldap=ldap, warn=_warn) for s in sources]
     if demo_tenant:
         click.echo(
             f"syncprep: demo: using the sample tenant ({DEMO_TENANT}, verified domains "
@@ -252,6 +399,10 @@ def scan_command(
     with _output(output, fmt) as out:
         _report(result, out, fmt, show_skipped)
     sys.exit(0 if exit_zero else result.exit_code)
+
+
+def _warn(message: str) -> None:
+    click.echo(f"syncprep: warning: {message}", err=True)
 
 
 def _rule_row(rule: Rule) -> tuple[str, ...]:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..errors import SourceError
 from .base import Source
+from .ldap import LdapSettings, LdapSource, Warn, is_ldap_url, parse_url
 from .ldif import LdifSource
 
 DEMO = "demo"
@@ -22,18 +23,27 @@ def demo_path() -> Path:
     return Path(str(resources.files("syncprep") / "data" / "demo.ldif"))
 
 
-def open_source(spec: str, *, encoding: str | None = None, separator: str | None = None) -> Source:
-    """A source for a path, the word ``demo``, or (later) a directory URL.
+def open_source(
+    spec: str,
+    *,
+    encoding: str | None = None,
+    separator: str | None = None,
+    ldap: LdapSettings | None = None,
+    warn: Warn | None = None,
+) -> Source:
+    """A source for a path, the word ``demo``, or a directory URL (ldap://, ldaps://, gc://, gcs://).
 
     Files ending in .csv are CSV exports; .ldif/.ldf are LDIF; anything else is sniffed.
     """
     if spec == DEMO:
         return LdifSource(demo_path())
+    if is_ldap_url(spec):
+        return LdapSource(parse_url(spec), ldap or LdapSettings(), warn)
     if _SCHEME.match(spec):
         scheme = spec.split(":", 1)[0].lower()
         raise SourceError(
-            f"'{scheme}://' sources are not supported by this version; scan an LDIF or CSV export "
-            "(see 'How to export from AD' in the README)",
+            f"'{scheme}://' is not a source syncprep reads: use ldap://, ldaps://, gc://, gcs://, "
+            "or an LDIF or CSV export",
             source=spec,
         )
     path = Path(spec)
@@ -71,4 +81,14 @@ def _looks_like_csv(path: Path) -> bool:
     return False
 
 
-__all__ = ["DEMO", "DEMO_TENANT", "DEMO_VERIFIED_DOMAINS", "LdifSource", "Source", "demo_path", "open_source"]
+__all__ = [
+    "DEMO",
+    "DEMO_TENANT",
+    "DEMO_VERIFIED_DOMAINS",
+    "LdapSettings",
+    "LdapSource",
+    "LdifSource",
+    "Source",
+    "demo_path",
+    "open_source",
+]

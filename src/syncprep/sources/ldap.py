@@ -1,0 +1,265 @@
+"""A live directory as a source: users, groups and contacts read over LDAP.
+
+``ldap://HOST[:PORT]``, ``ldaps://``, and the global catalog (``gc://`` on 3268, ``gcs://`` on 3269,
+the whole forest). The search asks only for the attributes the selected rules need, pages with the
+simple paged results control, and fetches the rest of any attribute the server returned in ranges
+(``member;range=0-1499``). Values become the same batch frames as LDIF and CSV exports, so a live
+scan and a scan of an export of the same objects give the same findings.
+
+Errors (unreachable host, TLS, credentials, rights, size limits) become one ``SourceError`` line
+saying what to try. The password lives in a ``Secret`` and is never part of a message or repr.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Callable, Iterator
+
+import polars as pl
+
+from ..errors import ConfigError, SourceError, SyncprepError
+from ..model import Entry
+from ..schema import BINARY_ATTRIBUTES, canonical
+from .base import BATCH_SCHEMA, Progress
+from .ldapclient import (
+    AUTH_METHODS,
+    CLIENTS,
+    PAGED_RESULTS,
+    Client,
+    Credentials,
+    Endpoint,
+    Failure,
+    LdapSettings,
+    Record,
+    Secret,
+    explain,
+    is_ldap_url,
+    open_client,
+    parse_url,
+)
+
+# What Entra Connect synchronises: users (inetOrgPerson is a user subclass), groups and contacts.
+# Computers are users too; the engine skips them, the filter spares reading them at all.
+OBJECT_FILTER = "(&(|(objectClass=user)(objectClass=group)(objectClass=contact))(!(objectClass=computer)))"
+BATCH_ENTRIES = 20_000
+_RANGE = re.compile(r"^(?P<attr>[^;]+)(?P<opts>(?:;[^;]*)*?);range=(?P<lo>\d+)-(?P<hi>\d+|\*)(?P<rest>(?:;.*)?)$", re.I)
+Warn = Callable[[str], None]
+
+
+def escape_filter_value(value: str) -> str:
+    """RFC 4515 escaping for a value typed into a filter; '*' stays a wildcard.
+
+    Ex) 'R&D (Paris)\\' -> 'R&D \\28Paris\\29\\5c'
+    """
+    out = []
+    for ch in value:
+        if ch in "()\\\0":
+            out.append(f"\\{ord(ch):02x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+_SIMPLE_ITEM = re.compile(r"^\s*(?P<attr>[A-Za-z][\w.-]*(?:;[\w-]+)*)\s*(?P<op>=|~=|>=|<=)(?P<value>.*)$", re.S)
+
+
+def user_filter(text: str | None) -> str | None:
+    """The --filter text as a parenthesised RFC 4515 filter.
+
+    A full filter ('(department=Sales)', '(|(a=1)(b=2))') is checked and kept. A bare 'attr=value'
+    has its value escaped, so 'department=R&D (Paris)' means what it says.
+    """
+    if text is None or not text.strip():
+        return None
+    text = text.strip()
+    if not text.startswith("("):
+        match = _SIMPLE_ITEM.match(text)
+        if match is None:
+            raise ConfigError(
+                f"--filter {text!r} is not an LDAP filter (e.g. '(department=Sales)' or 'company=Contoso')"
+            )
+        text = f"({match['attr']}{match['op']}{escape_filter_value(match['value'].strip())})"
+    _check_filter(text)
+    return text
+
+
+def _check_filter(text: str) -> None:
+    from ldap3.core.exceptions import LDAPInvalidFilterError
+    from ldap3.operation.search import parse_filter
+
+    try:
+        parse_filter(text, None, auto_escape=False, auto_encode=True, validator=None, check_names=False)
+    except (LDAPInvalidFilterError, IndexError, ValueError) as exc:
+        raise ConfigError(f"--filter {text!r} is not a valid LDAP filter: {exc}") from None
+    depth = 0
+    for ch in text:
+        depth += ch == "("
+        depth -= ch == ")"
+        if depth < 0:
+            break
+    if depth != 0:
+        raise ConfigError(f"--filter {text!r} is not a valid LDAP filter: unbalanced parentheses")
+
+
+def _decoder(attr: str) -> Callable[[bytes], str]:
+    if attr in BINARY_ATTRIBUTES:
+        return lambda raw: base64.b64encode(raw).decode("ascii")
+    return lambda raw: raw.decode("utf-8", errors="replace")
+
+
+class LdapSource:
+    """Users, groups and contacts of one directory server (or a whole forest through a global catalog)."""
+
+    def __init__(self, endpoint: Endpoint, settings: LdapSettings, warn: Warn | None = None) -> None:
+        self.endpoint = endpoint
+        self.settings = settings
+        self._warn = warn or (lambda _m: None)
+        self.objects_read = 0
+
+    @property
+    def name(self) -> str:
+        return self.endpoint.url
+
+    @property
+    def size(self) -> int | None:
+        return None
+
+    # -- reading --------------------------------------------------------------------------------
+
+    def batches(self, attributes: frozenset[str] | None, progress: Progress) -> Iterator[pl.DataFrame]:
+        eids: list[int] = []
+        attrs: list[str] = []
+        values: list[str] = []
+        n = 0
+        for dn, entry in self._records(attributes, progress):
+            eids.append(n)
+            attrs.append("dn")
+            values.append(dn)
+            for attr, raws in entry.items():
+                decode = _decoder(attr)
+                for raw in raws:
+                    eids.append(n)
+                    attrs.append(attr)
+                    values.append(decode(raw))
+            n += 1
+            if n >= BATCH_ENTRIES:
+                yield pl.DataFrame({"eid": eids, "attr": attrs, "value": values}, schema=BATCH_SCHEMA)
+                eids, attrs, values, n = [], [], [], 0
+        if n:
+            yield pl.DataFrame({"eid": eids, "attr": attrs, "value": values}, schema=BATCH_SCHEMA)
+
+    def entries(self) -> Iterator[Entry]:
+        for dn, entry in self._records(None, lambda _n: None):
+            attributes: dict[str, tuple[str | bytes, ...]] = {}
+            for attr, raws in entry.items():
+                name = canonical(attr)
+                attributes[name] = tuple(
+                    raw if attr in BINARY_ATTRIBUTES else raw.decode("utf-8", "replace") for raw in raws
+                )
+            yield Entry(dn, attributes)
+
+    def _records(self, attributes: frozenset[str] | None, progress: Progress) -> Iterator[Record]:
+        """(dn, {lower-case attribute: [raw values]}) for every object, all ranges fetched."""
+        client = open_client(self.endpoint, self.settings)
+        try:
+            client.connect()
+            root = client.root_dse()
+            base = self._base(root)
+            requested = sorted(attributes) if attributes is not None else ["*"]
+            if self.endpoint.global_catalog and attributes is not None:
+                self._check_partial_attribute_set(client, root, requested)
+            wanted = OBJECT_FILTER if self.settings.filter is None else f"(&{OBJECT_FILTER}{self.settings.filter})"
+            paged = PAGED_RESULTS in root.get("supportedcontrol", ())
+            if not paged:
+                self._warn(f"{self.name}: the server does not offer paged results; reading without paging")
+            for dn, entry in client.search(base, wanted, requested, self.settings.page_size if paged else 0):
+                ranged = [a for a in entry if ";range=" in a]
+                for name in ranged:
+                    self._complete_range(client, dn, name, entry)
+                yield dn, {a.split(";", 1)[0].lower(): v for a, v in entry.items()}
+                self.objects_read += 1
+                progress(1)
+        except SyncprepError:
+            raise
+        except Exception as exc:
+            failure = getattr(client, "classify", lambda _e: None)(exc)
+            if failure is None:
+                failure = _kerberos_failure(exc)
+            if failure is None:
+                raise
+            kind, detail = failure
+            raise SourceError(explain(kind, detail, self.endpoint, self.settings), source=self.name) from None
+        finally:
+            client.close()
+
+    def _base(self, root: dict[str, list[str]]) -> str:
+        explicit = self.settings.base or self.endpoint.base
+        if explicit is not None:
+            return explicit
+        if self.endpoint.global_catalog:
+            return ""  # the whole forest
+        for key in ("defaultnamingcontext", "namingcontexts"):
+            if root.get(key):
+                return root[key][0]
+        raise SourceError(
+            "the server did not say which naming context to read; give one with --base (e.g. DC=contoso,DC=com)",
+            source=self.name,
+        )
+
+    def _complete_range(self, client: Client, dn: str, name: str, entry: dict[str, list[bytes]]) -> None:
+        """Replace 'member;range=0-1499' by all of member's values, asking for the next ranges."""
+        match = _RANGE.match(name)
+        values = entry.pop(name)
+        if match is None:
+            return
+        attr = match["attr"] + match["opts"]
+        hi = match["hi"]
+        while hi != "*":
+            start = int(hi) + 1
+            got = client.read_attribute(dn, f"{attr};range={start}-*")
+            step = next(((k, v) for k, v in got.items() if k.lower().startswith(attr.lower() + ";range=")), None)
+            if step is None:
+                break
+            more = _RANGE.match(step[0])
+            values.extend(step[1])
+            if more is None:
+                break
+            hi = more["hi"]
+        entry[attr] = values
+
+    def _check_partial_attribute_set(self, client: Client, root: dict[str, list[str]], requested: list[str]) -> None:
+        schemas = root.get("schemanamingcontext")
+        if not schemas:
+            return
+        schema = schemas[0]
+        known = client.attribute_schema(schema, requested)
+        # Attributes the forest does not define at all (no Exchange schema, say) are empty everywhere anyway.
+        missing = [a for a in requested if known.get(a) is False and a not in ("objectclass", "cn")]
+        if missing:
+            self._warn(
+                f"{self.name}: the global catalog does not hold {', '.join(canonical(a) for a in missing)}: "
+                "checks of these attributes see no values; scan each domain with ldap:// to include them"
+            )
+
+
+def _kerberos_failure(exc: BaseException) -> tuple[Failure, str] | None:
+    """GSSAPI errors come from the gssapi package, not the LDAP library."""
+    module = type(exc).__module__.lower()
+    if "gssapi" in module or "krb" in module:
+        return Failure.KERBEROS, str(exc)
+    return None
+
+
+__all__ = [
+    "AUTH_METHODS",
+    "CLIENTS",
+    "PAGED_RESULTS",
+    "Credentials",
+    "LdapSettings",
+    "LdapSource",
+    "Secret",
+    "is_ldap_url",
+    "parse_url",
+    "user_filter",
+]

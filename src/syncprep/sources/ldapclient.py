@@ -1,0 +1,560 @@
+"""Connections to directory servers: where, how to sign in, and two client libraries behind one face.
+
+``ldap3`` is pure Python and installs everywhere (Windows included) without a compiler; it is the
+default. ``python-ldap`` wraps OpenLDAP's C library and reads several times faster; it is used when
+installed (``pip install 'syncprep[fast]'``) and the sign-in method allows it (it has no NTLM).
+
+Every failure becomes one ``SourceError`` line that says what to try; the password lives in a
+``Secret`` and is never part of a message, repr or log line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ssl
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Protocol
+from urllib.parse import unquote, urlsplit
+
+from ..errors import ConfigError
+
+SCHEMES = {
+    # scheme: (default port, TLS from the first byte, global catalog)
+    "ldap": (389, False, False),
+    "ldaps": (636, True, False),
+    "gc": (3268, False, True),
+    "gcs": (3269, True, True),
+}
+
+AUTH_METHODS = ("simple", "ntlm", "kerberos", "anonymous")
+
+PAGED_RESULTS = "1.2.840.113556.1.4.319"
+
+
+class Secret:
+    """A password that never shows itself in a repr, str or error message."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('********')"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where to connect, parsed from ``scheme://host[:port][/base-dn]``."""
+
+    url: str
+    scheme: str
+    host: str
+    port: int
+    tls: bool
+    global_catalog: bool
+    base: str | None = None
+
+
+def is_ldap_url(spec: str) -> bool:
+    return spec.split("://", 1)[0].lower() in SCHEMES and "://" in spec
+
+
+def parse_url(spec: str) -> Endpoint:
+    """Ex) 'gc://dc1.contoso.com' -> port 3268, no TLS, whole forest; 'ldaps://[::1]:1636' -> ::1, 1636, TLS."""
+    parts = urlsplit(spec)
+    scheme = parts.scheme.lower()
+    if scheme not in SCHEMES:
+        raise ConfigError(f"{spec}: unknown scheme {scheme!r}; use ldap://, ldaps://, gc:// or gcs://")
+    if parts.username is not None or parts.password is not None:
+        raise ConfigError(
+            f"{parts.scheme}://{parts.hostname or ''}: credentials do not belong in the URL "
+            "(they would show in the process list); use --user and --password-env/--password-file"
+        )
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        raise ConfigError(f"{spec}: the port is not a number between 1 and 65535") from None
+    if not host:
+        raise ConfigError(f"{spec}: no host name (e.g. {scheme}://dc1.contoso.com)")
+    default_port, tls, gc = SCHEMES[scheme]
+    base = unquote(parts.path.lstrip("/")) or None
+    if parts.query or parts.fragment:
+        raise ConfigError(f"{spec}: search options in the URL are not supported; use --base and --filter")
+    shown = f"{scheme}://{host if ':' not in host else '[' + host + ']'}:{port or default_port}"
+    return Endpoint(shown, scheme, host, port or default_port, tls, gc, base)
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """How to bind. ``user`` is a UPN, DOMAIN\\name or DN; Kerberos takes the ticket cache."""
+
+    method: str = "kerberos"
+    user: str | None = None
+    password: Secret | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class LdapSettings:
+    """Connection and search options shared by every LDAP URL of one scan."""
+
+    credentials: Credentials = field(default_factory=Credentials)
+    base: str | None = None
+    filter: str | None = None
+    page_size: int = 1000
+    start_tls: bool = False
+    ca_file: str | None = None
+    insecure: bool = False
+    timeout: float = 30.0
+    allow_plain_bind: bool = False
+    client: str = "auto"
+
+
+Record = tuple[str, dict[str, list[bytes]]]
+CLIENTS = ("auto", "ldap3", "python-ldap")
+
+
+class Client(Protocol):
+    """What the LDAP source needs from a client library."""
+
+    def connect(self) -> None: ...
+
+    def root_dse(self) -> dict[str, list[str]]: ...
+
+    def search(self, base: str, filt: str, attributes: list[str], page_size: int) -> Iterator[Record]: ...
+
+    def read_attribute(self, dn: str, attribute: str) -> dict[str, list[bytes]]: ...
+
+    def attribute_schema(self, schema_dn: str, names: list[str]) -> dict[str, bool]: ...
+
+    def close(self) -> None: ...
+
+
+def open_client(endpoint: Endpoint, settings: LdapSettings) -> Client:
+    """The client library for these settings: python-ldap when present and able, else ldap3."""
+    choice = settings.client
+    if choice == "auto":
+        choice = "python-ldap" if _has_python_ldap() and settings.credentials.method != "ntlm" else "ldap3"
+    if choice == "python-ldap":
+        if not _has_python_ldap():
+            raise ConfigError("--client python-ldap: not installed; pip install 'syncprep[fast]' (needs libldap)")
+        if settings.credentials.method == "ntlm":
+            raise ConfigError("--client python-ldap cannot sign in with NTLM; use --client ldap3 or --auth kerberos")
+        return PythonLdapClient(endpoint, settings)
+    return Ldap3Client(endpoint, settings)
+
+
+def _has_python_ldap() -> bool:
+    try:
+        import ldap  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _check_plain_bind(endpoint: Endpoint, settings: LdapSettings) -> None:
+    protected = endpoint.tls or settings.start_tls
+    if settings.credentials.method == "simple" and not protected and not settings.allow_plain_bind:
+        raise ConfigError(
+            f"{endpoint.url}: a simple bind would send the password in clear text; "
+            "use ldaps:// or --start-tls (or --allow-plain-bind if you really mean it)"
+        )
+
+
+class Failure(Enum):
+    """What went wrong, whatever the client library called it."""
+
+    UNTRUSTED = "untrusted certificate"
+    TLS = "TLS handshake"
+    CONNECT = "cannot connect"
+    NO_ANSWER = "no answer"
+    CREDENTIALS = "bad credentials"
+    PROTECTION = "protection required"
+    RIGHTS = "insufficient rights"
+    SIZE_LIMIT = "size limit"
+    NO_BASE = "no such base"
+    NO_PAGING = "no paging"
+    FILTER = "bad filter"
+    KERBEROS = "kerberos"
+    OTHER = "other"
+
+
+def explain(failure: Failure, detail: str, endpoint: Endpoint, settings: LdapSettings) -> str:
+    """One line that says what went wrong and what to try next."""
+    where = f"{endpoint.host}:{endpoint.port}"
+    detail = " ".join(detail.split())[:300]
+    user = settings.credentials.user or "this account"
+    if settings.credentials.method == "kerberos" and not settings.credentials.user:
+        user = "your Kerberos principal"
+    messages = {
+        Failure.UNTRUSTED: f"the TLS certificate of {where} is not trusted (self-signed or from a private CA?): "
+        "pass --ca-file with the CA certificate that issued it, or --insecure to skip the check (not recommended)",
+        Failure.TLS: f"TLS with {where} failed ({detail}): check the port (LDAPS 636, global catalog over TLS 3269) "
+        "and that the server has a certificate",
+        Failure.CONNECT: f"cannot connect to {where} ({detail}): check the host name and port "
+        "(LDAP 389, LDAPS 636, global catalog 3268/3269) and that no firewall is in the way",
+        Failure.NO_ANSWER: f"{where} stopped answering ({detail}): try again, or raise --timeout "
+        f"(now {settings.timeout:g} s)",
+        Failure.CREDENTIALS: f"{where} refused the user name or password of {user}: check both, and that the "
+        "account is neither locked nor expired",
+        Failure.PROTECTION: f"{where} requires a protected connection for this sign-in: use ldaps:// or --start-tls",
+        Failure.RIGHTS: f"{user} may not read these objects on {where}: use an account that can read users, "
+        "groups and contacts, or narrow --base",
+        Failure.SIZE_LIMIT: f"{where} stopped at its size limit, so the scan would be incomplete: keep --page-size "
+        "at or below the server's page limit (1000 on AD), or scan smaller --base subtrees",
+        Failure.NO_BASE: f"the search base does not exist on {where}: check --base (e.g. DC=contoso,DC=com)",
+        Failure.NO_PAGING: f"{where} refused paged results for this search: scan smaller --base subtrees",
+        Failure.FILTER: f"{where} refused the search filter ({detail}): check --filter",
+        Failure.KERBEROS: f"Kerberos sign-in to {where} failed ({detail}): run 'kinit' for a ticket, connect by the "
+        "server's host name (not its IP address), or use --user with --auth simple over ldaps://",
+        Failure.OTHER: f"{where}: {detail}",
+    }
+    return messages[failure]
+
+
+_CERT_WORDS = ("certificate verify failed", "certificate_verify_failed", "self-signed", "self signed")
+
+
+class Ldap3Client:
+    """The ldap3 library behind the Client face."""
+
+    def __init__(self, endpoint: Endpoint, settings: LdapSettings) -> None:
+        self.endpoint = endpoint
+        self.settings = settings
+        self.conn: Any = None
+
+    def connect(self) -> None:
+        import ldap3
+        from ldap3.core.exceptions import LDAPBindError
+
+        endpoint, settings = self.endpoint, self.settings
+        _check_plain_bind(endpoint, settings)
+        creds = settings.credentials
+        tls = None
+        if endpoint.tls or settings.start_tls:
+            tls = ldap3.Tls(
+                validate=ssl.CERT_NONE if settings.insecure else ssl.CERT_REQUIRED,
+                ca_certs_file=settings.ca_file,
+                version=ssl.PROTOCOL_TLS_CLIENT,
+            )
+        server = ldap3.Server(
+            endpoint.host,
+            port=endpoint.port,
+            use_ssl=endpoint.tls,
+            tls=tls,
+            get_info=ldap3.NONE,
+            connect_timeout=settings.timeout,
+        )
+        kwargs: dict[str, Any] = {
+            "receive_timeout": settings.timeout,
+            "auto_bind": ldap3.AUTO_BIND_NONE,
+            "read_only": True,
+            "raise_exceptions": True,
+            "check_names": False,
+            "return_empty_attributes": False,
+        }
+        if creds.method == "simple":
+            kwargs.update(authentication=ldap3.SIMPLE, user=creds.user, password=_reveal(creds))
+        elif creds.method == "ntlm":
+            kwargs.update(authentication=ldap3.NTLM, user=_ntlm_user(creds.user), password=_reveal(creds))
+        elif creds.method == "kerberos":
+            try:
+                import gssapi  # noqa: F401
+            except ImportError:
+                raise ConfigError(
+                    "Kerberos needs the 'gssapi' package: pip install 'syncprep[kerberos]' (or use --auth simple)"
+                ) from None
+            kwargs.update(authentication=ldap3.SASL, sasl_mechanism=ldap3.KERBEROS)
+        else:
+            kwargs.update(authentication=ldap3.ANONYMOUS)
+        self.conn = ldap3.Connection(server, **kwargs)
+        self.conn.open()
+        if settings.start_tls and not endpoint.tls:
+            self.conn.start_tls()
+        if creds.method == "anonymous":
+            return
+        try:
+            self.conn.bind()
+        except LDAPBindError as exc:
+            raise _bind_error(self.conn, exc) from None
+
+    def classify(self, exc: BaseException) -> tuple[Failure, str] | None:
+        """The Failure behind an ldap3 exception, or None when it is not one of ldap3's."""
+        from ldap3.core import exceptions as lx
+
+        text = str(exc)
+        low = text.lower()
+        if isinstance(exc, ssl.SSLError) or any(w in low for w in _CERT_WORDS):
+            return (Failure.UNTRUSTED, text) if any(w in low for w in _CERT_WORDS) else (Failure.TLS, text)
+        if not isinstance(exc, lx.LDAPException):
+            return None
+        if isinstance(exc, lx.LDAPStartTLSError) or "wrong version number" in low or "handshake" in low:
+            return Failure.TLS, text
+        if isinstance(exc, lx.LDAPSocketOpenError):
+            if "timed out" in low:
+                return Failure.CONNECT, "no answer"
+            return Failure.CONNECT, "connection refused" if "refused" in low else text
+        if isinstance(
+            exc, lx.LDAPSocketReceiveError | lx.LDAPResponseTimeoutError | lx.LDAPSessionTerminatedByServerError
+        ):
+            return Failure.NO_ANSWER, text
+        table: list[tuple[type[BaseException], Failure]] = [
+            (lx.LDAPInvalidCredentialsResult, Failure.CREDENTIALS),
+            (lx.LDAPStrongerAuthRequiredResult, Failure.PROTECTION),
+            (lx.LDAPConfidentialityRequiredResult, Failure.PROTECTION),
+            (lx.LDAPInsufficientAccessRightsResult, Failure.RIGHTS),
+            (lx.LDAPSizeLimitExceededResult, Failure.SIZE_LIMIT),
+            (lx.LDAPAdminLimitExceededResult, Failure.SIZE_LIMIT),
+            (lx.LDAPNoSuchObjectResult, Failure.NO_BASE),
+            (lx.LDAPUnavailableCriticalExtensionResult, Failure.NO_PAGING),
+            (lx.LDAPInvalidFilterError, Failure.FILTER),
+        ]
+        for cls, failure in table:
+            if isinstance(exc, cls):
+                return failure, text
+        if isinstance(exc, lx.LDAPOperationResult):
+            return Failure.OTHER, f"{exc.description or 'error'}: {exc.message or text}"
+        return Failure.OTHER, text
+
+    def root_dse(self) -> dict[str, list[str]]:
+        self.conn.search("", "(objectClass=*)", search_scope="BASE", attributes=ROOT_DSE_ATTRIBUTES)
+        out: dict[str, list[str]] = {}
+        for item in self.conn.response or ():
+            for key, raws in (item.get("raw_attributes") or {}).items():
+                out[key.lower()] = [r.decode("utf-8", "replace") for r in raws]
+        return out
+
+    def search(self, base: str, filt: str, attributes: list[str], page_size: int) -> Iterator[Record]:
+        cookie: bytes | None = None
+        while True:
+            self.conn.search(
+                base,
+                filt,
+                search_scope="SUBTREE",
+                attributes=attributes,
+                paged_size=page_size or None,
+                paged_cookie=cookie,
+            )
+            for item in self.conn.response or ():
+                if item.get("type") == "searchResEntry":
+                    yield item["dn"], dict(item["raw_attributes"])
+            if not page_size:
+                return
+            controls = (self.conn.result or {}).get("controls") or {}
+            cookie = controls.get(PAGED_RESULTS, {}).get("value", {}).get("cookie")
+            if not cookie:
+                return
+
+    def read_attribute(self, dn: str, attribute: str) -> dict[str, list[bytes]]:
+        self.conn.search(dn, "(objectClass=*)", search_scope="BASE", attributes=[attribute])
+        for item in self.conn.response or ():
+            if item.get("type") == "searchResEntry":
+                return dict(item["raw_attributes"])
+        return {}
+
+    def attribute_schema(self, schema_dn: str, names: list[str]) -> dict[str, bool]:
+        self.conn.search(schema_dn, schema_filter(names), search_scope="LEVEL", attributes=SCHEMA_ATTRIBUTES)
+        return _in_partial_set(
+            dict(item["raw_attributes"]) for item in self.conn.response or () if item.get("type") == "searchResEntry"
+        )
+
+    def close(self) -> None:
+        if self.conn is not None:
+            with contextlib.suppress(Exception):  # a broken connection has nothing left to report
+                self.conn.unbind()
+
+
+ROOT_DSE_ATTRIBUTES = [
+    "defaultNamingContext",
+    "namingContexts",
+    "schemaNamingContext",
+    "supportedControl",
+    "rootDomainNamingContext",
+]
+SCHEMA_ATTRIBUTES = ["lDAPDisplayName", "isMemberOfPartialAttributeSet"]
+
+
+def schema_filter(names: list[str]) -> str:
+    """attributeSchema objects of these attributes. Names come from our catalogue, never from users."""
+    wanted = "".join(f"(lDAPDisplayName={name})" for name in names)
+    return f"(&(objectClass=attributeSchema)(|{wanted}))"
+
+
+def _in_partial_set(items: Iterator[dict[str, list[bytes]]] | Any) -> dict[str, bool]:
+    """{lower-case name: replicated to the global catalog} from attributeSchema entries."""
+    out: dict[str, bool] = {}
+    for raw in items:
+        low = {k.lower(): v for k, v in raw.items()}
+        name = next(iter(low.get("ldapdisplayname") or []), b"").decode("utf-8", "replace").lower()
+        flag = next(iter(low.get("ismemberofpartialattributeset") or []), b"").upper()
+        if name:
+            out[name] = flag == b"TRUE"
+    return out
+
+
+class PythonLdapClient:
+    """python-ldap (OpenLDAP's libldap) behind the Client face: the fast reader."""
+
+    def __init__(self, endpoint: Endpoint, settings: LdapSettings) -> None:
+        self.endpoint = endpoint
+        self.settings = settings
+        self.conn: Any = None
+
+    def connect(self) -> None:
+        import ldap
+
+        endpoint, settings = self.endpoint, self.settings
+        _check_plain_bind(endpoint, settings)
+        host = f"[{endpoint.host}]" if ":" in endpoint.host else endpoint.host
+        uri = f"{'ldaps' if endpoint.tls else 'ldap'}://{host}:{endpoint.port}"
+        conn = ldap.initialize(uri, bytes_mode=False)
+        conn.set_option(ldap.OPT_PROTOCOL_VERSION, 3)
+        conn.set_option(ldap.OPT_REFERRALS, 0)  # AD referrals would need a second sign-in
+        conn.set_option(ldap.OPT_NETWORK_TIMEOUT, settings.timeout)
+        conn.set_option(ldap.OPT_TIMEOUT, settings.timeout)
+        if endpoint.tls or settings.start_tls:
+            conn.set_option(
+                ldap.OPT_X_TLS_REQUIRE_CERT, ldap.OPT_X_TLS_NEVER if settings.insecure else ldap.OPT_X_TLS_DEMAND
+            )
+            if settings.ca_file:
+                conn.set_option(ldap.OPT_X_TLS_CACERTFILE, settings.ca_file)
+            conn.set_option(ldap.OPT_X_TLS_NEWCTX, 0)  # must come last: it freezes the options above
+        self.conn = conn
+        if settings.start_tls and not endpoint.tls:
+            conn.start_tls_s()
+        creds = settings.credentials
+        if creds.method == "simple":
+            conn.simple_bind_s(creds.user or "", _reveal(creds))
+        elif creds.method == "kerberos":
+            import ldap.sasl
+
+            conn.sasl_interactive_bind_s("", ldap.sasl.gssapi(creds.user or ""))
+        elif creds.method == "anonymous":
+            conn.simple_bind_s("", "")
+
+    def classify(self, exc: BaseException) -> tuple[Failure, str] | None:
+        import ldap
+
+        if not isinstance(exc, ldap.LDAPError):
+            return None
+        info = exc.args[0] if exc.args and isinstance(exc.args[0], dict) else {}
+        text = "; ".join(str(info[k]) for k in ("desc", "info") if info.get(k)) or str(exc)
+        low = text.lower()
+        if any(w in low for w in _CERT_WORDS):
+            return Failure.UNTRUSTED, text
+        if isinstance(exc, ldap.SERVER_DOWN | ldap.CONNECT_ERROR):
+            if "tls" in low or "ssl" in low or "handshake" in low:
+                return Failure.TLS, text
+            return Failure.CONNECT, "connection refused" if "can't contact" in low else text
+        table: list[tuple[Any, Failure]] = [
+            (ldap.TIMEOUT, Failure.NO_ANSWER),
+            (ldap.INVALID_CREDENTIALS, Failure.CREDENTIALS),
+            (ldap.STRONG_AUTH_REQUIRED, Failure.PROTECTION),
+            (ldap.CONFIDENTIALITY_REQUIRED, Failure.PROTECTION),
+            (ldap.INSUFFICIENT_ACCESS, Failure.RIGHTS),
+            (ldap.SIZELIMIT_EXCEEDED, Failure.SIZE_LIMIT),
+            (ldap.ADMINLIMIT_EXCEEDED, Failure.SIZE_LIMIT),
+            (ldap.NO_SUCH_OBJECT, Failure.NO_BASE),
+            (ldap.UNAVAILABLE_CRITICAL_EXTENSION, Failure.NO_PAGING),
+            (ldap.FILTER_ERROR, Failure.FILTER),
+            (ldap.AUTH_UNKNOWN, Failure.KERBEROS),
+            (ldap.LOCAL_ERROR, Failure.KERBEROS),
+        ]
+        for cls, failure in table:
+            if isinstance(exc, cls):
+                return failure, text
+        return Failure.OTHER, text
+
+    def root_dse(self) -> dict[str, list[str]]:
+        import ldap
+
+        got = self.conn.search_s("", ldap.SCOPE_BASE, "(objectClass=*)", ROOT_DSE_ATTRIBUTES)
+        out: dict[str, list[str]] = {}
+        for _dn, attrs in got:
+            for key, raws in attrs.items():
+                out[key.lower()] = [r.decode("utf-8", "replace") for r in raws]
+        return out
+
+    def search(self, base: str, filt: str, attributes: list[str], page_size: int) -> Iterator[Record]:
+        import ldap
+        from ldap.controls import SimplePagedResultsControl
+
+        control = SimplePagedResultsControl(True, size=page_size, cookie="")
+        while True:
+            msgid = self.conn.search_ext(
+                base, ldap.SCOPE_SUBTREE, filt, attributes, serverctrls=[control] if page_size else None
+            )
+            _type, data, _msgid, controls = self.conn.result3(msgid)
+            for dn, attrs in data:
+                if dn is not None:  # None: a search continuation (referral)
+                    yield dn, attrs
+            if not page_size:
+                return
+            cookie = next(
+                (c.cookie for c in controls or () if c.controlType == SimplePagedResultsControl.controlType), b""
+            )
+            if not cookie:
+                return
+            control.cookie = cookie
+
+    def read_attribute(self, dn: str, attribute: str) -> dict[str, list[bytes]]:
+        import ldap
+
+        for _dn, attrs in self.conn.search_s(dn, ldap.SCOPE_BASE, "(objectClass=*)", [attribute]):
+            return dict(attrs)
+        return {}
+
+    def attribute_schema(self, schema_dn: str, names: list[str]) -> dict[str, bool]:
+        import ldap
+
+        got = self.conn.search_s(schema_dn, ldap.SCOPE_ONELEVEL, schema_filter(names), SCHEMA_ATTRIBUTES)
+        return _in_partial_set(attrs for _dn, attrs in got)
+
+    def close(self) -> None:
+        if self.conn is not None:
+            with contextlib.suppress(Exception):
+                self.conn.unbind_s()
+
+
+def _reveal(creds: Credentials) -> str:
+    if creds.password is None:
+        raise ConfigError("this sign-in needs a password: use --password-env VAR, --password-file FILE or the prompt")
+    return creds.password.reveal()
+
+
+def _ntlm_user(user: str | None) -> str:
+    """ldap3's NTLM wants DOMAIN\\name. Ex) 'alice@contoso.com' -> 'CONTOSO\\alice'."""
+    if not user:
+        raise ConfigError("--auth ntlm needs --user DOMAIN\\name (or name@domain)")
+    if "\\" in user:
+        return user
+    if "@" in user:
+        name, domain = user.rsplit("@", 1)
+        return f"{domain.split('.')[0].upper()}\\{name}"
+    raise ConfigError(f"--user {user!r}: NTLM needs DOMAIN\\name or name@domain")
+
+
+def _bind_error(conn: Any, exc: BaseException) -> BaseException:
+    """ldap3 raises a generic LDAPBindError; turn it into the exception of the server's result code."""
+    from ldap3.core import exceptions as lx
+
+    result = getattr(conn, "result", None) or {}
+    code = result.get("result")
+    by_code: dict[int, type[lx.LDAPOperationResult]] = {
+        49: lx.LDAPInvalidCredentialsResult,
+        8: lx.LDAPStrongerAuthRequiredResult,
+        13: lx.LDAPConfidentialityRequiredResult,
+        50: lx.LDAPInsufficientAccessRightsResult,
+        48: lx.LDAPInappropriateAuthenticationResult,
+    }
+    cls = by_code.get(code) if isinstance(code, int) else None
+    if cls is not None:
+        return cls(result=code, description=result.get("description"), message=result.get("message"))
+    return exc

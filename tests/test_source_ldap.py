@@ -1,0 +1,175 @@
+"""The LDAP source's pure parts: URLs, filters, secrets, option handling and offline errors.
+
+Everything that talks to a server lives in tests/integration/ against real Samba and slapd.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from syncprep.cli import run
+from syncprep.errors import ConfigError
+from syncprep.sources import open_source
+from syncprep.sources.ldap import _RANGE, LdapSettings, LdapSource, Secret, escape_filter_value, parse_url, user_filter
+from syncprep.sources.ldapclient import Credentials
+
+
+@pytest.mark.parametrize(
+    ("url", "host", "port", "tls", "gc", "base"),
+    [
+        ("ldap://dc1.contoso.com", "dc1.contoso.com", 389, False, False, None),
+        ("LDAPS://dc1.contoso.com", "dc1.contoso.com", 636, True, False, None),
+        ("gc://dc1", "dc1", 3268, False, True, None),
+        ("gcs://dc1", "dc1", 3269, True, True, None),
+        ("ldaps://127.0.0.1:1636", "127.0.0.1", 1636, True, False, None),
+        ("ldap://[::1]:3890", "::1", 3890, False, False, None),
+        ("ldap://dc1/OU=Staff,DC=contoso,DC=com", "dc1", 389, False, False, "OU=Staff,DC=contoso,DC=com"),
+        ("ldap://dc1/OU=R%26D,DC=contoso,DC=com", "dc1", 389, False, False, "OU=R&D,DC=contoso,DC=com"),
+    ],
+)
+def test_parse_url(url: str, host: str, port: int, tls: bool, gc: bool, base: str | None) -> None:
+    endpoint = parse_url(url)
+    assert (endpoint.host, endpoint.port, endpoint.tls, endpoint.global_catalog, endpoint.base) == (
+        host,
+        port,
+        tls,
+        gc,
+        base,
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("ldap://", "no host name"),
+        ("ldap://dc1:99999", "port"),
+        ("ldap://dc1:abc", "port"),
+        ("ldaps://admin:Secr3t@dc1", "credentials do not belong in the URL"),
+        ("ldap://dc1/DC=x??sub?(cn=*)", "search options in the URL"),
+    ],
+)
+def test_parse_url_refuses(url: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(")) as caught:
+        parse_url(url)
+    assert "Secr3t" not in str(caught.value)
+
+
+def test_escape_filter_value() -> None:
+    assert escape_filter_value("R&D (Paris)\\") == "R&D \\28Paris\\29\\5c"
+    assert escape_filter_value("a*b") == "a*b"
+    assert escape_filter_value("nul\0") == "nul\\00"
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        ("(department=Sales)", "(department=Sales)"),
+        ("(|(company=A)(company=B))", "(|(company=A)(company=B))"),
+        ("company=R&D (Paris)", "(company=R&D \\28Paris\\29)"),
+        ("  department = Sales ", "(department=Sales)"),
+        ("extensionAttribute1>=5", "(extensionAttribute1>=5)"),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_user_filter(typed: str | None, expected: str | None) -> None:
+    assert user_filter(typed) == expected
+
+
+@pytest.mark.parametrize("bad", ["(department=Sales", "(department=Sales))", "just words", "(&(a=1)(b=2)"])
+def test_user_filter_refuses(bad: str) -> None:
+    with pytest.raises(ConfigError, match="filter"):
+        user_filter(bad)
+
+
+def test_range_pattern() -> None:
+    match = _RANGE.match("member;range=0-1499")
+    assert match is not None and (match["attr"], match["lo"], match["hi"]) == ("member", "0", "1499")
+    last = _RANGE.match("proxyAddresses;range=1500-*")
+    assert last is not None and last["hi"] == "*"
+    assert _RANGE.match("member") is None
+
+
+def test_secret_never_shows_itself() -> None:
+    secret = Secret("Hunter2!")
+    creds = Credentials("simple", "admin@contoso.com", secret)
+    settings = LdapSettings(credentials=creds)
+    for text in (repr(secret), str(secret), repr(creds), repr(settings), f"{secret}"):
+        assert "Hunter2" not in text
+    assert secret.reveal() == "Hunter2!"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize("client", ["ldap3", "python-ldap"])
+def test_unreachable_port_is_one_line(client: str, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("ldap" if client == "python-ldap" else "ldap3")
+    port = _free_port()
+    code = run(["scan", f"ldap://127.0.0.1:{port}", "--auth", "anonymous", "--client", client, "--timeout", "3"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1
+    assert f"cannot connect to 127.0.0.1:{port}" in err and "check the host name and port" in err
+
+
+def test_simple_bind_in_clear_text_is_refused_before_connecting(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SP_TEST_PASSWORD", "Hunter2!")
+    port = _free_port()  # nothing listens: the refusal must come before any connection attempt
+    code = run(["scan", f"ldap://127.0.0.1:{port}", "--user", "admin@x.test", "--password-env", "SP_TEST_PASSWORD"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "clear text" in err and "--start-tls" in err and "cannot connect" not in err
+    assert "Hunter2" not in err
+
+
+def test_password_on_the_command_line_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    code = run(["scan", "ldaps://127.0.0.1", "--user", "a@b", "--password", "Hunter2!"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "--password-env" in err and "Hunter2" not in err
+
+
+def test_missing_password_variable(capsys: pytest.CaptureFixture[str]) -> None:
+    code = run(["scan", "ldaps://127.0.0.1", "--user", "a@b", "--password-env", "SP_TEST_NOT_SET_ANYWHERE"])
+    assert code == 2
+    assert "SP_TEST_NOT_SET_ANYWHERE" in capsys.readouterr().err
+
+
+def test_no_terminal_for_a_password_prompt() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "syncprep", "scan", "ldaps://127.0.0.1", "--user", "a@b"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "--password-env" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_password_file_first_line(tmp_path: pytest.TempPathFactory, capsys: pytest.CaptureFixture[str]) -> None:
+    from pathlib import Path
+
+    secret = Path(str(tmp_path)) / "pw"
+    secret.write_text("Hunter2!\nignored\n", encoding="utf-8")
+    port = _free_port()
+    code = run(["scan", f"ldaps://127.0.0.1:{port}", "--user", "a@b", "--password-file", str(secret), "--timeout", "3"])
+    err = capsys.readouterr().err
+    assert code == 2 and "cannot connect" in err and "Hunter2" not in err
+
+
+def test_open_source_recognises_urls() -> None:
+    source = open_source("gcs://dc1.contoso.com", ldap=LdapSettings())
+    assert isinstance(source, LdapSource)
+    assert source.name == "gcs://dc1.contoso.com:3269"
+    assert source.size is None
