@@ -30,6 +30,7 @@ from .ldapclient import (
     Credentials,
     Endpoint,
     Failure,
+    Ldap3Client,
     LdapSettings,
     Record,
     Secret,
@@ -183,15 +184,27 @@ class LdapSource:
         except SyncprepError:
             raise
         except Exception as exc:
-            failure = getattr(client, "classify", lambda _e: None)(exc)
-            if failure is None:
-                failure = _kerberos_failure(exc)
+            failure = getattr(client, "classify", lambda _e: None)(exc) or _kerberos_failure(exc)
             if failure is None:
                 raise
+            if failure[0] in (Failure.CONNECT, Failure.TLS) and not isinstance(client, Ldap3Client):
+                failure = self._diagnose() or failure
             kind, detail = failure
             raise SourceError(explain(kind, detail, self.endpoint, self.settings), source=self.name) from None
         finally:
             client.close()
+
+    def _diagnose(self) -> tuple[Failure, str] | None:
+        """libldap says only "Can't contact LDAP server" when TLS fails; ldap3 tells why."""
+        probe = Ldap3Client(self.endpoint, self.settings)
+        try:
+            probe.connect()
+        except Exception as exc:
+            found = probe.classify(exc)
+            return found if found is not None and found[0] != Failure.OTHER else None
+        finally:
+            probe.close()
+        return None
 
     def _base(self, root: dict[str, list[str]]) -> str:
         explicit = self.settings.base or self.endpoint.base

@@ -11,6 +11,7 @@ Every failure becomes one ``SourceError`` line that says what to try; the passwo
 from __future__ import annotations
 
 import contextlib
+import math
 import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -250,10 +251,10 @@ class Ldap3Client:
             use_ssl=endpoint.tls,
             tls=tls,
             get_info=ldap3.NONE,
-            connect_timeout=settings.timeout,
+            connect_timeout=math.ceil(settings.timeout),
         )
         kwargs: dict[str, Any] = {
-            "receive_timeout": settings.timeout,
+            "receive_timeout": math.ceil(settings.timeout),  # ldap3 packs it as a whole number
             "auto_bind": ldap3.AUTO_BIND_NONE,
             "read_only": True,
             "raise_exceptions": True,
@@ -435,6 +436,9 @@ class PythonLdapClient:
         elif creds.method == "kerberos":
             import ldap.sasl
 
+            if endpoint.tls or settings.start_tls:
+                # TLS already protects the session; AD refuses a second (SASL) security layer inside it.
+                conn.set_option(ldap.OPT_X_SASL_SSF_MAX, 0)
             conn.sasl_interactive_bind_s("", ldap.sasl.gssapi(creds.user or ""))
         elif creds.method == "anonymous":
             conn.simple_bind_s("", "")
