@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Debian packages for the integration-test directory servers (Samba AD DC, OpenLDAP slapd, Kerberos
-# client) and for building the `gssapi` Python package. Idempotent: when every package is already
+# client) and for building the Python packages `gssapi` and `python-ldap` of the test extra. Idempotent: when every package is already
 # installed it only runs `dpkg -s` (well under a second). Needs root.
 #
 #   tests/servers/install.sh          # install what is missing
@@ -16,8 +16,8 @@ PACKAGES=(
   krb5-user libsasl2-modules-gssapi-mit
   # the test CA and certificates
   openssl
-  # to compile the `gssapi` Python package (no Linux wheels on PyPI)
-  libkrb5-dev gcc
+  # to compile the test extra's `gssapi` (no Linux wheels on PyPI) and `python-ldap`
+  libkrb5-dev libldap2-dev libsasl2-dev gcc
 )
 
 missing=()

@@ -28,13 +28,13 @@ Skips and changes are printed and written to --report (JSON) with the DN map sou
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import re
 import sys
 import time
 
 import ldb  # type: ignore[import-not-found]
+from ldifrecords import read_ldif, split_dn
 from samba.auth import system_session  # type: ignore[import-not-found]
 from samba.param import LoadParm  # type: ignore[import-not-found]
 from samba.samdb import SamDB  # type: ignore[import-not-found]
@@ -70,64 +70,6 @@ BINARY = {
     "msexchblockedsendershash",
     "msexchumspokenname",
 }
-
-
-def read_ldif(path: str) -> list[list[tuple[str, bytes]]]:
-    """Content records of an LDIF file as (attribute, raw value) pairs; the first pair is the DN."""
-    records: list[list[bytes]] = []
-    current: list[bytes] = []
-    with open(path, "rb") as f:
-        for raw in f.read().split(b"\n"):
-            line = raw[:-1] if raw.endswith(b"\r") else raw
-            if line.startswith(b" ") and current:
-                current[-1] += line[1:]
-            elif not line:
-                if current:
-                    records.append(current)
-                current = []
-            elif not line.startswith(b"#"):
-                current.append(line)
-    if current:
-        records.append(current)
-    out = []
-    for rec in records:
-        pairs = []
-        for line in rec:
-            name, _, rest = line.partition(b":")
-            if rest.startswith(b":"):
-                value = base64.b64decode(rest[1:].strip())
-            elif rest.startswith(b"<"):
-                raise SystemExit(f"URL values are not supported: {line[:80]!r}")
-            else:
-                value = rest[1:] if rest.startswith(b" ") else rest
-            pairs.append((name.decode("ascii").strip(), value))
-        if pairs and pairs[0][0].lower() == "version":
-            pairs = pairs[1:]
-        pairs = [p for p in pairs if p[0].lower() != "changetype"]
-        if pairs:
-            if pairs[0][0].lower() != "dn":
-                raise SystemExit(f"record without dn: {pairs[0]!r}")
-            out.append(pairs)
-    return out
-
-
-def split_dn(dn: str) -> list[str]:
-    """RDNs of a DN string, split at unescaped commas."""
-    parts, cur, i = [], "", 0
-    while i < len(dn):
-        ch = dn[i]
-        if ch == "\\" and i + 1 < len(dn):
-            cur += dn[i : i + 2]
-            i += 2
-            continue
-        if ch == ",":
-            parts.append(cur)
-            cur = ""
-        else:
-            cur += ch
-        i += 1
-    parts.append(cur)
-    return [p.strip() for p in parts]
 
 
 def escape_rdn(rdn: str) -> str:
