@@ -174,7 +174,11 @@ def _ldap_options(command: Callable[..., None]) -> Callable[..., None]:
             help="LDAP filter ANDed with users/groups/contacts, e.g. '(department=Sales)' or 'company=R&D (Paris)'.",
         ),
         click.option(
-            "--page-size", type=click.IntRange(1, 100_000), default=1000, show_default=True, help="LDAP page size."
+            "--page-size",
+            type=click.IntRange(0, 100_000),
+            default=1000,
+            show_default=True,
+            help="Entries per LDAP page (AD serves at most 1000); 0 reads without paging.",
         ),
         click.option("--start-tls", is_flag=True, help="Upgrade ldap:// and gc:// connections with StartTLS."),
         click.option(

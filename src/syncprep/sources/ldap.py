@@ -171,10 +171,11 @@ class LdapSource:
             if self.endpoint.global_catalog and attributes is not None:
                 self._check_partial_attribute_set(client, root, requested)
             wanted = OBJECT_FILTER if self.settings.filter is None else f"(&{OBJECT_FILTER}{self.settings.filter})"
-            paged = PAGED_RESULTS in root.get("supportedcontrol", ())
-            if not paged:
+            page_size = self.settings.page_size
+            if page_size and PAGED_RESULTS not in root.get("supportedcontrol", ()):
                 self._warn(f"{self.name}: the server does not offer paged results; reading without paging")
-            for dn, entry in client.search(base, wanted, requested, self.settings.page_size if paged else 0):
+                page_size = 0
+            for dn, entry in client.search(base, wanted, requested, page_size):
                 ranged = [a for a in entry if ";range=" in a]
                 for name in ranged:
                     self._complete_range(client, dn, name, entry)

@@ -181,6 +181,7 @@ class Failure(Enum):
     RIGHTS = "insufficient rights"
     SIZE_LIMIT = "size limit"
     NO_BASE = "no such base"
+    NOT_SIGNED_IN = "not signed in"
     NO_PAGING = "no paging"
     FILTER = "bad filter"
     KERBEROS = "kerberos"
@@ -210,7 +211,10 @@ def explain(failure: Failure, detail: str, endpoint: Endpoint, settings: LdapSet
         "groups and contacts, or narrow --base",
         Failure.SIZE_LIMIT: f"{where} stopped at its size limit, so the scan would be incomplete: keep --page-size "
         "at or below the server's page limit (1000 on AD), or scan smaller --base subtrees",
-        Failure.NO_BASE: f"the search base does not exist on {where}: check --base (e.g. DC=contoso,DC=com)",
+        Failure.NO_BASE: f"the search base is not on {where}, or {user} may not see it: check --base "
+        "(e.g. DC=contoso,DC=com) and the account",
+        Failure.NOT_SIGNED_IN: f"{where} answers only after a sign-in: use --user (with --password-env, "
+        "--password-file or the prompt), or a Kerberos ticket from kinit",
         Failure.NO_PAGING: f"{where} refused paged results for this search: scan smaller --base subtrees",
         Failure.FILTER: f"{where} refused the search filter ({detail}): check --filter",
         Failure.KERBEROS: f"Kerberos sign-in to {where} failed ({detail}): run 'kinit' for a ticket, connect by the "
@@ -320,6 +324,8 @@ class Ldap3Client:
         for cls, failure in table:
             if isinstance(exc, cls):
                 return failure, text
+        if "successful bind must be completed" in low:  # AD and Samba refuse anonymous searches
+            return Failure.NOT_SIGNED_IN, text
         if isinstance(exc, lx.LDAPOperationResult):
             return Failure.OTHER, f"{exc.description or 'error'}: {exc.message or text}"
         return Failure.OTHER, text
@@ -474,6 +480,8 @@ class PythonLdapClient:
         for cls, failure in table:
             if isinstance(exc, cls):
                 return failure, text
+        if "successful bind must be completed" in low:
+            return Failure.NOT_SIGNED_IN, text
         return Failure.OTHER, text
 
     def root_dse(self) -> dict[str, list[str]]:
