@@ -332,6 +332,14 @@ def _ldap_settings(sources: Sequence[str], options: dict[str, Any]) -> LdapSetti
 @click.option("--no-progress", is_flag=True, help="Never show a progress bar.")
 @click.option("--encoding", metavar="NAME", help="Encoding of CSV sources (default: UTF-8 or UTF-16 by BOM).")
 @click.option("--separator", metavar="CHAR", help="Separator of multi-valued cells in CSV sources (default: detected).")
+@click.option(
+    "--db",
+    is_flag=False,
+    flag_value=":default:",
+    default=None,
+    metavar="[PATH]",
+    help="Also record the scan in a workspace (default: $SYNCPREP_DB or syncprep.db) to review and fix.",
+)
 @_ldap_options
 def scan_command(
     sources: tuple[str, ...],
@@ -352,6 +360,7 @@ def scan_command(
     no_progress: bool,
     encoding: str | None,
     separator: str | None,
+    db: str | None,
     **ldap_options: Any,
 ) -> None:
     """Scan directories (ldap://, ldaps://, gc://, gcs://), exports (LDIF, CSV) or the sample ('demo').
@@ -395,11 +404,17 @@ def scan_command(
             f"{', '.join(DEMO_VERIFIED_DOMAINS)}); --tenant/--verified-domains override it",
             err=True,
         )
+    if db is not None:
+        from .cli_fix import scan_recorder
+
+        record = scan_recorder(db)  # a bad workspace fails now, not after the scan
     progress = _DelayedProgress(enabled=not no_progress and sys.stderr.isatty())
     try:
         result = scan(opened, options, progress=progress.for_source)
     finally:
         progress.stop()
+    if db is not None:
+        record(result)
     with _output(output, fmt) as out:
         _report(result, out, fmt, show_skipped)
     sys.exit(0 if exit_zero else result.exit_code)
@@ -487,3 +502,8 @@ def run(argv: Sequence[str] | None = None) -> int:
 
 def entry_point() -> None:
     sys.exit(run())
+
+
+from .cli_fix import register  # noqa: E402  (the review commands: findings, accept, edit, export, import, plan)
+
+register(main)

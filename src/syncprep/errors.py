@@ -21,3 +21,8 @@ class SourceError(SyncprepError):
 
 class ConfigError(SyncprepError):
     """An option or setting is invalid: unknown rule code, bad domain mapping, unreadable @file."""
+
+
+class WorkspaceError(SyncprepError):
+    """The workspace database cannot be used: not a SQLite file, written by a newer syncprep,
+    locked by another program, unwritable; or a finding, decision or plan it was asked about."""
