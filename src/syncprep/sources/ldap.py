@@ -44,6 +44,7 @@ from .ldapclient import (
 # Computers are users too; the engine skips them, the filter spares reading them at all.
 OBJECT_FILTER = "(&(|(objectClass=user)(objectClass=group)(objectClass=contact))(!(objectClass=computer)))"
 BATCH_ENTRIES = 20_000
+PROGRESS_EVERY = 500
 _RANGE = re.compile(r"^(?P<attr>[^;]+)(?P<opts>(?:;[^;]*)*?);range=(?P<lo>\d+)-(?P<hi>\d+|\*)(?P<rest>(?:;.*)?)$", re.I)
 Warn = Callable[[str], None]
 
@@ -103,10 +104,19 @@ def _check_filter(text: str) -> None:
         raise ConfigError(f"--filter {text!r} is not a valid LDAP filter: unbalanced parentheses")
 
 
-def _decoder(attr: str) -> Callable[[bytes], str]:
-    if attr in BINARY_ATTRIBUTES:
-        return lambda raw: base64.b64encode(raw).decode("ascii")
-    return lambda raw: raw.decode("utf-8", errors="replace")
+def _frame(eids: list[int], names: list[str], raws: list[bytes]) -> pl.DataFrame:
+    """A batch frame from the server's bytes (binary attributes already base64), decoded as UTF-8.
+
+    One join, one decode and one split do the work of a decode per value; a value that is not
+    UTF-8 keeps what can be read and shows the rest as U+FFFD. NUL never occurs in the text
+    attributes AD holds, but if one did the split would not line up, and each value is decoded alone.
+    """
+    values = b"\0".join(raws).decode("utf-8", "replace").split("\0")
+    if len(values) != len(raws):
+        values = [raw.decode("utf-8", "replace") for raw in raws]
+    return pl.DataFrame({"eid": eids, "attr": names, "value": values}, schema=BATCH_SCHEMA).with_columns(
+        pl.col("attr").str.to_lowercase()
+    )
 
 
 class LdapSource:
@@ -129,34 +139,36 @@ class LdapSource:
     # -- reading --------------------------------------------------------------------------------
 
     def batches(self, attributes: frozenset[str] | None, progress: Progress) -> Iterator[pl.DataFrame]:
+        # Per value, Python only appends the server's bytes; decoding happens column-wise in Polars.
         eids: list[int] = []
-        attrs: list[str] = []
-        values: list[str] = []
+        names: list[str] = []
+        raws: list[bytes] = []
         n = 0
         for dn, entry in self._records(attributes, progress):
             eids.append(n)
-            attrs.append("dn")
-            values.append(dn)
-            for attr, raws in entry.items():
-                decode = _decoder(attr)
-                for raw in raws:
-                    eids.append(n)
-                    attrs.append(attr)
-                    values.append(decode(raw))
+            names.append("dn")
+            raws.append(dn.encode("utf-8"))
+            for attr, values in entry.items():
+                if attr.lower() in BINARY_ATTRIBUTES:
+                    values = [base64.b64encode(v) for v in values]
+                k = len(values)
+                eids.extend([n] * k)
+                names.extend([attr] * k)
+                raws.extend(values)
             n += 1
             if n >= BATCH_ENTRIES:
-                yield pl.DataFrame({"eid": eids, "attr": attrs, "value": values}, schema=BATCH_SCHEMA)
-                eids, attrs, values, n = [], [], [], 0
+                yield _frame(eids, names, raws)
+                eids, names, raws, n = [], [], [], 0
         if n:
-            yield pl.DataFrame({"eid": eids, "attr": attrs, "value": values}, schema=BATCH_SCHEMA)
+            yield _frame(eids, names, raws)
 
     def entries(self) -> Iterator[Entry]:
         for dn, entry in self._records(None, lambda _n: None):
             attributes: dict[str, tuple[str | bytes, ...]] = {}
             for attr, raws in entry.items():
-                name = canonical(attr)
-                attributes[name] = tuple(
-                    raw if attr in BINARY_ATTRIBUTES else raw.decode("utf-8", "replace") for raw in raws
+                low = attr.lower()
+                attributes[canonical(low)] = tuple(
+                    raw if low in BINARY_ATTRIBUTES else raw.decode("utf-8", "replace") for raw in raws
                 )
             yield Entry(dn, attributes)
 
@@ -175,13 +187,18 @@ class LdapSource:
             if page_size and PAGED_RESULTS not in root.get("supportedcontrol", ()):
                 self._warn(f"{self.name}: the server does not offer paged results; reading without paging")
                 page_size = 0
+            unreported = 0
             for dn, entry in client.search(base, wanted, requested, page_size):
-                ranged = [a for a in entry if ";range=" in a]
-                for name in ranged:
-                    self._complete_range(client, dn, name, entry)
-                yield dn, {a.split(";", 1)[0].lower(): v for a, v in entry.items()}
-                self.objects_read += 1
-                progress(1)
+                if any(";" in a for a in entry):  # ranged (member;range=0-1499) or tagged values: rare
+                    entry = self._untag(client, dn, entry)
+                yield dn, entry
+                unreported += 1
+                if unreported == PROGRESS_EVERY:
+                    self.objects_read += unreported
+                    progress(unreported)
+                    unreported = 0
+            self.objects_read += unreported
+            progress(unreported)
         except SyncprepError:
             raise
         except Exception as exc:
@@ -220,6 +237,15 @@ class LdapSource:
             "the server did not say which naming context to read; give one with --base (e.g. DC=contoso,DC=com)",
             source=self.name,
         )
+
+    def _untag(self, client: Client, dn: str, entry: dict[str, list[bytes]]) -> dict[str, list[bytes]]:
+        """Fetch the remaining ranges, then file every value under its attribute's bare name."""
+        for name in [a for a in entry if ";range=" in a.lower()]:
+            self._complete_range(client, dn, name, entry)
+        out: dict[str, list[bytes]] = {}
+        for name, values in entry.items():
+            out.setdefault(name.split(";", 1)[0], []).extend(values)
+        return out
 
     def _complete_range(self, client: Client, dn: str, name: str, entry: dict[str, list[bytes]]) -> None:
         """Replace 'member;range=0-1499' by all of member's values, asking for the next ranges."""

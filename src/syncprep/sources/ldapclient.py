@@ -224,6 +224,11 @@ def explain(failure: Failure, detail: str, endpoint: Endpoint, settings: LdapSet
     return messages[failure]
 
 
+def _needs_sign_in(low: str) -> bool:
+    """AD: '...a successful bind must be completed...'; Samba: 'Operation unavailable without authentication'."""
+    return "successful bind must be completed" in low or "without authentication" in low
+
+
 _CERT_WORDS = ("certificate verify failed", "certificate_verify_failed", "self-signed", "self signed")
 
 
@@ -324,7 +329,7 @@ class Ldap3Client:
         for cls, failure in table:
             if isinstance(exc, cls):
                 return failure, text
-        if "successful bind must be completed" in low:  # AD and Samba refuse anonymous searches
+        if _needs_sign_in(low):  # AD and Samba refuse anonymous searches
             return Failure.NOT_SIGNED_IN, text
         if isinstance(exc, lx.LDAPOperationResult):
             return Failure.OTHER, f"{exc.description or 'error'}: {exc.message or text}"
@@ -480,7 +485,7 @@ class PythonLdapClient:
         for cls, failure in table:
             if isinstance(exc, cls):
                 return failure, text
-        if "successful bind must be completed" in low:
+        if _needs_sign_in(low):
             return Failure.NOT_SIGNED_IN, text
         return Failure.OTHER, text
 
