@@ -300,6 +300,7 @@ def import_command(file: str, dry_run: bool, db: str) -> None:
         f"{file}: {result.rows} row(s): {what} {result.set} decision(s), cleared {result.cleared}, "
         f"{result.unchanged} unchanged"
         + (f", {result.ignored_resolved} of resolved findings ignored" if result.ignored_resolved else "")
+        + (f", {result.ignored_unknown} undecided rows of unknown findings ignored" if result.ignored_unknown else "")
         + (" (IdFix export)" if result.idfix else "")
     )
 

@@ -393,10 +393,14 @@ def parse_csv(text: str, *, source: str = "CSV", encoding: str = "utf-8") -> Csv
             problems.append(f"line {line}: {len(row)} cells but the header has {len(names)}")
             continue
         records.append(CsvRecord(line, dict(zip(names, row, strict=False))))
-    idfix = "COMMONNAME" not in names or any(
-        r.cells.get("PROPOSEDACTION", "") in _IDFIX_ACTIONS or not r.cells.get("ERROR", "").islower() for r in records
-    )
+    idfix = "COMMONNAME" not in names or any(_idfix_row(r.cells) for r in records)
     return CsvFile(records, separator, encoding, problems, idfix)
+
+
+def _idfix_row(cells: dict[str, str]) -> bool:
+    """IdFix writes "Edit" and "Character, Format"; syncprep "EDIT" and "character,format"."""
+    error = cells.get("ERROR", "")
+    return cells.get("PROPOSEDACTION", "") in _IDFIX_ACTIONS or error != error.lower()
 
 
 def _split_header(line: str, separator: str) -> set[str]:
@@ -423,6 +427,7 @@ class ImportResult:
     cleared: int = 0
     unchanged: int = 0
     ignored_resolved: int = 0
+    ignored_unknown: int = 0
     warnings: list[str] = field(default_factory=list)
     encoding: str = "utf-8"
     separator: str = ","
@@ -472,6 +477,10 @@ def import_parsed(ws: Workspace, parsed: CsvFile, *, source: str, dry_run: bool 
             update = parsed.cell(record, "UPDATE")
         key = (normalize_dn(dn), attr.lower(), value)
         candidates = index.get(key)
+        if not candidates and action is None:
+            # No decision on a row syncprep does not know (IdFix flags some values it does not): nothing to lose.
+            result.ignored_unknown += 1
+            continue
         if not candidates:
             where = f"{attr} of {dn}"
             if (key[0], key[1]) in places:

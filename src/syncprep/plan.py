@@ -255,19 +255,27 @@ def plan_records(plan: Plan, *, fold: int = DEFAULT_FOLD) -> Iterator[str]:
     separator line. Usable with ``ldapmodify -f`` and ``ldifde -i``."""
     for obj in plan.objects:
         lines = [f"# findings {', '.join(str(i) for i in obj.finding_ids)}"]
-        lines.append(format_value("dn", obj.dn, fold=fold))
-        lines.append("changetype: modify")
+        lines.append(format_value("dn", _armoured(obj.dn), fold=fold))
+        lines.append(fold_line("changetype: modify", fold))
         for change in obj.changes:
             name = attribute_name(change.attribute)
             if change.delete:
                 lines.append(fold_line(f"delete: {name}", fold))
-                lines.extend(format_value(name, v, fold=fold) for v in change.delete)
+                lines.extend(format_value(name, _armoured(v), fold=fold) for v in change.delete)
                 lines.append("-")
             if change.add:
                 lines.append(fold_line(f"add: {name}", fold))
-                lines.extend(format_value(name, v, fold=fold) for v in change.add)
+                lines.extend(format_value(name, _armoured(v), fold=fold) for v in change.add)
                 lines.append("-")
         yield "\n".join(lines)
+
+
+def _armoured(value: Value) -> Value:
+    """Text with control characters or edge whitespace of any kind goes out base64-encoded too:
+    RFC 2849 allows most of it plain, but readers (python-ldap, ldifde) strip or mangle it."""
+    if isinstance(value, str) and (value != value.strip() or any(ord(c) < 0x20 or c == "\x7f" for c in value)):
+        return value.encode("utf-8", "surrogateescape")
+    return value
 
 
 def write_plan(plan: Plan, out: TextIO, *, fold: int = DEFAULT_FOLD, header: str | None = None) -> int:
