@@ -441,6 +441,8 @@ def import_decisions(ws: Workspace, path: str | Path, *, dry_run: bool = False) 
     VALUE; ACTION is the decision (EDIT, REMOVE, COMPLETE, SKIP; blank clears it) and UPDATE the
     value of an EDIT. Any problem (unknown finding, bad action, missing value, a row that cannot be
     carried out) raises ImportRefused listing every problem with its line; then nothing changes.
+    Rows without a decision whose finding syncprep does not have (IdFix reports some values
+    syncprep does not) are skipped and counted in ``ignored_unknown``.
     """
     parsed = read_csv_file(path)
     return import_parsed(ws, parsed, source=str(path), dry_run=dry_run)
