@@ -45,7 +45,6 @@ def unescape(value: str) -> str:
     return out
 
 
-_NAME = re.compile(rb"^([A-Za-z][A-Za-z0-9-]*)(?:;[^:\n]*)?:", re.M)
 _DN = re.compile(rb"^dn(::?)[ ]*([^\n]*(?:\n [^\n]*)*)", re.M | re.I)
 
 
@@ -58,6 +57,12 @@ def dns_of(data: bytes) -> list[str]:
     return dns
 
 
+def _parent(dn: str) -> str:
+    if "\\" not in dn:
+        return dn.partition(",")[2].strip()
+    return ",".join(split_dn(dn)[1:])
+
+
 _PARENT_CLASS = {"dc": ("domainDNS", "dc"), "ou": ("organizationalUnit", "ou")}
 
 
@@ -65,18 +70,20 @@ def parent_entries(dns: list[str], suffix: str) -> list[str]:
     """LDIF records for the suffix and every missing ancestor, parents before children."""
     have = {d.lower() for d in dns}
     n_suffix = len(split_dn(suffix))
+    # the distinct parents first: a few dozen OUs hold 100,000 objects
+    parents = {_parent(dn) for dn in dns}
     missing: dict[str, str] = {}
-    for dn in dns:
-        rdns = split_dn(dn)
-        for i in range(1, len(rdns) - n_suffix + 1):
-            parent = ",".join(rdns[i:])
-            key = parent.lower()
+    for parent in parents:
+        rdns = split_dn(parent)
+        for i in range(len(rdns) - n_suffix + 1):
+            ancestor = ",".join(rdns[i:])
+            key = ancestor.lower()
             if key in have or key in missing:
                 break
-            missing[key] = parent
+            missing[key] = ancestor
     missing.setdefault(suffix.lower(), suffix)
     out = []
-    for parent in sorted(missing.values(), key=lambda d: len(split_dn(d))):
+    for parent in sorted(missing.values(), key=lambda d: (len(split_dn(d)), d.lower())):
         kind, _, value = split_dn(parent)[0].partition("=")
         value = unescape(value)
         cls, attr = _PARENT_CLASS.get(kind.lower(), ("container", "cn"))
@@ -105,13 +112,16 @@ def main() -> int:
     if outside:
         sys.stderr.write(f"{len(outside)} entries outside {args.suffix}, e.g. {outside[0]}\n")
         return 1
-    names = Counter(n.lower() for n in _NAME.findall(data))
-    unknown = sorted(n for n in names if n.decode("ascii") not in KNOWN)
-    # whole lines (and their continuation lines) of comments, changetype/version and unknown attributes
-    drop = [re.escape(n) for n in unknown]
-    data = re.sub(
-        rb"^(?:#|(?:" + b"|".join(drop) + rb")(?:;[^:\n]*)?:)[^\n]*\n(?: [^\n]*\n)*", b"", data, flags=re.M | re.I
-    )
+    # Whole lines (with their continuation lines) of comments and of attributes the schema does not
+    # define (changetype and version among them) go. Patterns that start with a newline are fast.
+    data = b"\n" + data
+    names = set(re.findall(rb"\n([A-Za-z][A-Za-z0-9-]*)[;:]", data))
+    unknown = sorted(n for n in names if n.decode("ascii").lower() not in KNOWN)
+    dropped: Counter[str] = Counter()
+    for name in unknown:
+        data, n = re.subn(rb"\n" + re.escape(name) + rb"(?:;[^:\n]*)?:[^\n]*(?:\n [^\n]*)*", b"", data)
+        dropped[name.decode("ascii").lower()] += n
+    data = re.sub(rb"\n#[^\n]*(?:\n [^\n]*)*", b"", data).lstrip(b"\n")
     out = sys.stdout.buffer
     parents = parent_entries(dns, args.suffix)
     for rec in parents:
@@ -125,7 +135,7 @@ def main() -> int:
         )
     out.write(data.rstrip(b"\n") + b"\n\n")
     out.flush()
-    left_out = {n.decode(): names[n] for n in unknown if n not in (b"changetype", b"version")}
+    left_out = {n: c for n, c in sorted(dropped.items()) if n not in ("changetype", "version")}
     what = ", ".join(f"{c} {a}" for a, c in left_out.items()) or "none"
     sys.stderr.write(
         f"slapd_ldif: {len(dns)} entries + {len(parents)} parents{' + service account' if args.svc_dn else ''}; "
