@@ -26,24 +26,26 @@ need_packages() {
 # port_open PORT: something accepts TCP connections on 127.0.0.1:PORT
 port_open() { (exec 3<>"/dev/tcp/$LOOPBACK/$1") 2>/dev/null; }
 
-# pid_alive FILE: the process whose PID is in FILE is running
-pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# pid_alive FILE NAME: the process whose PID is in FILE runs and is NAME (a PID left over from an
+# earlier boot or machine may belong to some other program by now: that one is never touched)
+pid_alive() {
+  [ -f "$1" ] || return 1
+  local pid; pid=$(cat "$1")
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$2" ]
+}
 
-# stop_pid FILE: end the process whose PID is in FILE (TERM, then KILL after 10 s)
+# stop_pid FILE NAME: end the process NAME whose PID is in FILE (TERM, then KILL after 10 s)
 stop_pid() {
   local pidfile=$1 pid
   [ -f "$pidfile" ] || return 0
   pid=$(cat "$pidfile")
-  if kill -0 "$pid" 2>/dev/null; then
+  if pid_alive "$pidfile" "$2"; then
     kill "$pid" 2>/dev/null || true
     for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     if kill -0 "$pid" 2>/dev/null; then kill -9 "$pid" 2>/dev/null || true; sleep 0.2; fi
   fi
   rm -f "$pidfile"
 }
-
-# stamp FILE...: a hash of the given files; a server's data is rebuilt when its stamp changes
-stamp() { cat "$@" | sha256sum | cut -c1-16; }
 
 # ensure_tls: a self-signed CA and a server certificate for localhost / 127.0.0.1 (kept once made)
 ensure_tls() {

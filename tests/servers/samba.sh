@@ -44,10 +44,13 @@ EXPORT_ATTRS=(objectClass cn sAMAccountName userPrincipalName mail mailNickname 
   groupType homeMDB msExchMailboxGuid msRTCSIP-PrimaryUserAddress mS-DS-ConsistencyGuid objectGUID
   userCertificate userSMIMECertificate thumbnailPhoto member)
 
-# Whatever changes the seeded domain: a new stamp means a new domain.
-want_stamp() { stamp "$SEED_LDIF" "$HERE/adschema.py" "$HERE/seed_samba.py" "$HERE/samba.sh"; }
+# Whatever makes the seeded domain: a new stamp means a new domain.
+want_stamp() {
+  { declare -f provision write_krb5_conf; echo "$ADMIN_PASSWORD $(hostname)"
+    cat "$SEED_LDIF" "$HERE/adschema.py" "$HERE/seed_samba.py" "$HERE/ldifrecords.py"; } | sha256sum | cut -c1-16
+}
 
-running() { pid_alive "$PIDFILE"; }
+running() { pid_alive "$PIDFILE" samba; }
 
 healthy() {
   running && timeout 10 ldapsearch -LLL -x -H "ldap://$LOOPBACK:389" -s base -b "" dnsHostName >/dev/null 2>&1
@@ -151,7 +154,7 @@ start_server() {
 
 stop_server() {
   if running; then
-    stop_pid "$PIDFILE"
+    stop_pid "$PIDFILE" samba
     log "stopped"
   fi
   rm -f "$PIDFILE"

@@ -35,12 +35,14 @@ PORT=3890
 TLS_PORT=6360
 SOURCE="$SLAPD_DIR/source.ldif"
 
+# Whatever makes the loaded data: a new stamp means a new build.
 want_stamp() {
-  { stamp "$REPO/bench/generate.py" "$HERE/slapd_ldif.py" "$HERE/adschema.py" "$HERE/slapd.sh"; echo "$OBJECTS"; } \
+  { declare -f build load write_conf; echo "$OBJECTS $PASSWORD"
+    cat "$REPO/bench/generate.py" "$HERE/slapd_ldif.py" "$HERE/adschema.py" "$HERE/ldifrecords.py"; } \
     | sha256sum | cut -c1-16
 }
 
-running() { pid_alive "$PIDFILE"; }
+running() { pid_alive "$PIDFILE" slapd; }
 
 healthy() {
   running && timeout 10 ldapsearch -LLL -x -H "ldap://$LOOPBACK:$PORT" -s base -b "" namingContexts >/dev/null 2>&1
@@ -137,7 +139,7 @@ start_server() {
 
 stop_server() {
   if running; then
-    stop_pid "$PIDFILE"
+    stop_pid "$PIDFILE" slapd
     log "stopped"
   fi
   rm -f "$PIDFILE"
