@@ -4,6 +4,7 @@
 #
 #   tests/servers/samba.sh up         # make sure it runs: provision + seed if needed, start, kinit, export
 #   tests/servers/samba.sh stop       # stop it (the data stays; `up` starts again from the seeded state)
+#   tests/servers/samba.sh start      # start it on its data as it is (after a stop, keeping what tests wrote)
 #   tests/servers/samba.sh reset      # back to the pristine seeded state: stop, copy the saved copy back, start
 #   tests/servers/samba.sh status     # exit 0 if running and answering LDAP
 #   tests/servers/samba.sh provision  # a new domain from scratch (stops it first), seeded and saved

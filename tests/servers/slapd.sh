@@ -4,6 +4,7 @@
 #
 #   tests/servers/slapd.sh up        # make sure it runs: build and load the data if needed, start
 #   tests/servers/slapd.sh stop      # stop it (the data stays)
+#   tests/servers/slapd.sh start     # start it on its data as it is
 #   tests/servers/slapd.sh reset     # reload the generated data from scratch (stop, wipe, slapadd, start)
 #   tests/servers/slapd.sh status    # exit 0 if running and answering LDAP
 #   tests/servers/slapd.sh build     # generate, transform and load the data again (stops it first)
