@@ -8,6 +8,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 
 import pytest
 
@@ -173,3 +174,36 @@ def test_open_source_recognises_urls() -> None:
     assert isinstance(source, LdapSource)
     assert source.name == "gcs://dc1.contoso.com:3269"
     assert source.size is None
+
+
+def test_prefetch_keeps_order_and_raises_errors_in_place() -> None:
+    from syncprep.sources.ldap import _prefetch
+
+    def items() -> Iterator[int]:
+        yield from range(5)
+        raise ValueError("server gone")
+
+    got: list[int] = []
+    with pytest.raises(ValueError, match="server gone"):
+        for item in _prefetch(items, depth=2):
+            got.append(item)
+    assert got == [0, 1, 2, 3, 4]
+
+
+def test_prefetch_closes_the_reader_when_the_consumer_stops() -> None:
+    import threading
+
+    from syncprep.sources.ldap import _prefetch
+
+    closed = threading.Event()
+
+    def items() -> Iterator[int]:
+        try:
+            yield from range(1_000_000)
+        finally:
+            closed.set()
+
+    stream = _prefetch(items, depth=2)
+    assert next(stream) == 0
+    stream.close()  # type: ignore[attr-defined]
+    assert closed.wait(5), "the reader thread should stop and close its source"

@@ -13,8 +13,11 @@ saying what to try. The password lives in a ``Secret`` and is never part of a me
 from __future__ import annotations
 
 import base64
+import queue
 import re
+import threading
 from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import polars as pl
 
@@ -104,6 +107,57 @@ def _check_filter(text: str) -> None:
         raise ConfigError(f"--filter {text!r} is not a valid LDAP filter: unbalanced parentheses")
 
 
+T = TypeVar("T")
+
+
+def _prefetch(make: Callable[[], Iterator[T]], depth: int) -> Iterator[T]:
+    """Run ``make()`` in a thread, ``depth`` items ahead; its errors surface here, in order.
+
+    If the consumer stops early, the thread notices within a tenth of a second and closes the
+    iterator it was reading (and with it the connection).
+    """
+    channel: queue.Queue[tuple[str, Any]] = queue.Queue(depth)
+    stop = threading.Event()
+
+    def put(item: tuple[str, Any]) -> bool:
+        while not stop.is_set():
+            try:
+                channel.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            items = make()
+            try:
+                for item in items:
+                    if not put(("item", item)):
+                        return
+            finally:
+                close = getattr(items, "close", None)
+                if close is not None:
+                    close()
+            put(("done", None))
+        except BaseException as exc:  # handed to the consumer, which raises it
+            put(("error", exc))
+
+    reader = threading.Thread(target=work, name="syncprep-ldap-reader", daemon=True)
+    reader.start()
+    try:
+        while True:
+            kind, value = channel.get()
+            if kind == "item":
+                yield value
+            elif kind == "done":
+                return
+            else:
+                raise value
+    finally:
+        stop.set()
+
+
 def _frame(eids: list[int], names: list[str], raws: list[bytes]) -> pl.DataFrame:
     """A batch frame from the server's bytes (binary attributes already base64), decoded as UTF-8.
 
@@ -139,6 +193,10 @@ class LdapSource:
     # -- reading --------------------------------------------------------------------------------
 
     def batches(self, attributes: frozenset[str] | None, progress: Progress) -> Iterator[pl.DataFrame]:
+        # A reader thread waits for the server and builds the next batch while the engine checks this one.
+        return _prefetch(lambda: self._frames(attributes, progress), depth=2)
+
+    def _frames(self, attributes: frozenset[str] | None, progress: Progress) -> Iterator[pl.DataFrame]:
         # Per value, Python only appends the server's bytes; decoding happens column-wise in Polars.
         eids: list[int] = []
         names: list[str] = []
