@@ -285,6 +285,7 @@ class Ldap3Client:
         else:
             kwargs.update(authentication=ldap3.ANONYMOUS)
         self.conn = ldap3.Connection(server, **kwargs)
+        _lean_search_entries(self.conn)
         self.conn.open()
         if settings.start_tls and not endpoint.tls:
             self.conn.start_tls()
@@ -381,6 +382,34 @@ class Ldap3Client:
         if self.conn is not None:
             with contextlib.suppress(Exception):  # a broken connection has nothing left to report
                 self.conn.unbind()
+
+
+def _lean_search_entries(conn: Any) -> None:
+    """Search entries on this connection keep only the raw bytes syncprep uses.
+
+    ldap3 turns every value into bytes and again into text, looking up its settings for each value:
+    three quarters of a scan's time. Other responses (bind, controls, results) keep ldap3's own path.
+    """
+    strategy = conn.strategy
+    general = strategy.decode_response_fast
+
+    def decode(message: dict[str, Any]) -> dict[str, Any]:
+        if message["protocolOp"] != 4 or message["controls"]:  # 4: searchResEntry
+            return general(message)  # type: ignore[no-any-return]
+        payload = message["payload"]
+        raw = {
+            bytes(item[3][0][3]).decode("utf-8"): [bytes(v[3]) for v in item[3][1][3] or ()] for item in payload[1][3]
+        }
+        dn = bytes(payload[0][3])
+        return {
+            "raw_dn": dn,
+            "dn": dn.decode("utf-8", "replace"),
+            "raw_attributes": raw,
+            "attributes": raw,
+            "type": "searchResEntry",
+        }
+
+    strategy.decode_response_fast = decode
 
 
 ROOT_DSE_ATTRIBUTES = [
