@@ -100,7 +100,8 @@ class _DelayedProgress:
                 )
                 self.bar.start()
             if self.task is None:
-                self.task = self.bar.add_task(f"reading {Path(source.name).name}", total=total)
+                label = source.name if "://" in source.name else Path(source.name).name
+                self.task = self.bar.add_task(f"reading {label}", total=total)
             self.bar.update(self.task, completed=min(done, total or done))
 
         return advance
