@@ -355,3 +355,26 @@ def test_cli_scan_of_samba_equals_export(samba: SambaServer, tmp_path: Path) -> 
 
     got = sorted(json.dumps(json.loads(line), sort_keys=True) for line in out.read_text(encoding="utf-8").splitlines())
     assert got == expected
+
+
+def test_duplicates_span_a_directory_and_a_file(samba: SambaServer, tmp_path: Path) -> None:
+    """A partner's export holding an address of a live Samba user: one duplicate, both holders."""
+    user = next(
+        e
+        for e in LdifSource(Path(samba.export_ldif)).entries()
+        if "user" in {str(c).lower() for c in e.attributes.get("objectclass", ())} and e.attributes.get("mail")
+    )
+    mail = str(user.attributes["mail"][0])
+    partner = tmp_path / "partner.ldif"
+    partner.write_text(
+        "dn: CN=Partner Copy,OU=Contacts,DC=partner,DC=test\n"
+        "objectClass: top\nobjectClass: person\nobjectClass: organizationalPerson\nobjectClass: contact\n"
+        f"cn: Partner Copy\nmail: {mail}\nproxyAddresses: SMTP:{mail}\nmailNickname: partnercopy\n"
+        f"targetAddress: SMTP:{mail}\n",
+        encoding="utf-8",
+    )
+    result = scan([LdapSource(parse_url(samba.ldaps_url), simple(samba, "python-ldap")), LdifSource(partner)], OPTIONS)
+    shared = [f for f in result.findings if f.dn.startswith("CN=Partner Copy") and "duplicate" in f.errors]
+    assert shared, "the partner's copy duplicates a live address"
+    holders = {h.dn for f in shared for h in f.holders}
+    assert user.dn in holders and "CN=Partner Copy,OU=Contacts,DC=partner,DC=test" in holders
