@@ -114,8 +114,14 @@ def scan(
     try:
         for source in sources:
             report = progress(source) if progress else no_progress
-            for batch in source.batches(attributes, report):
-                _process(batch, state, rules, ctx, options)
+            part_batches = getattr(source, "part_batches", None)
+            batches: Iterable[scope.Parts] = (
+                part_batches(attributes, report)
+                if part_batches is not None
+                else (scope.partition(batch) for batch in source.batches(attributes, report))
+            )
+            for parts in batches:
+                _process(parts, state, rules, ctx, options)
         findings = _findings(state, rules, ctx)
     finally:
         state.index.close()
@@ -138,7 +144,7 @@ def scan(
 
 
 def _process(
-    batch: pl.DataFrame, state: _State, rules: tuple[Rule, ...], ctx: CheckContext, options: ScanOptions
+    parts: scope.Parts, state: _State, rules: tuple[Rule, ...], ctx: CheckContext, options: ScanOptions
 ) -> None:
     """Scope, value rules, object rules and duplicate keys for one batch of whole entries.
 
@@ -147,7 +153,6 @@ def _process(
     """
     codes = {r.code for r in rules}
     offset = state.read
-    parts = scope.partition(batch)
     n = parts["dn"].height
     # Lazy, so sub-expressions the exclusions share (a lower-cased name, a parsed number) run once.
     objs = (
@@ -160,14 +165,16 @@ def _process(
     inscope_mask = objs["reason"].is_null()
     skipped = objs.filter(~inscope_mask)
     if skipped.height:
-        state.skipped.append(skipped.select("dn", "reason"))
+        state.skipped.append(_own(skipped.select("dn", "reason")))
     inscope = objs.filter(inscope_mask)
     mailbox = (
         c("homemdb").is_not_null()
         | c("msexchmailboxguid").is_not_null()
         | c("msexchrecipienttypedetails").is_in(["1", "2147483648"]).fill_null(False)
     )
-    state.objects.append(inscope.select((c("eid") + offset).alias("eid"), "dn", "cn", "kind", mailbox.alias("mailbox")))
+    state.objects.append(
+        _own(inscope.select((c("eid") + offset).alias("eid"), "dn", "cn", "kind", mailbox.alias("mailbox")))
+    )
 
     kind = objs["kind"]
     # Contacts and mail users carry other organisations' addresses by design.
@@ -204,14 +211,27 @@ def _process(
     keys, same = duplicates.keys(checked, no_valid_upn, codes)
     state.index.add(keys.with_columns(c("eid") + offset))
     if same.height:
-        state.same_object.append(same.with_columns(c("eid") + offset))
+        state.same_object.append(_own(same.with_columns(c("eid") + offset)))
 
     hits = pl.concat([value_hits, object_hits])
     if hits.height:
-        state.hits.append(hits.with_columns(c("eid") + offset))
+        state.hits.append(_own(hits.with_columns(c("eid") + offset)))
     flagged = pl.concat([hits["eid"], same["eid"]]).unique()
     if flagged.len():
-        state.context.append(_context(checked.get("proxyaddresses"), inscope, flagged).with_columns(c("eid") + offset))
+        context = _context(checked.get("proxyaddresses"), inscope, flagged)
+        state.context.append(_own(context.with_columns(c("eid") + offset)))
+
+
+def _own(frame: pl.DataFrame) -> pl.DataFrame:
+    """The frame with its text in buffers of its own.
+
+    A filtered or gathered string column still points into the batch it came from, which keeps
+    every byte of that batch alive; what outlives a batch is copied so the batch can go.
+    """
+    text = [name for name, dtype in frame.schema.items() if dtype == pl.String]
+    if not text:
+        return frame
+    return frame.with_columns(pl.concat_str([c(name), pl.lit("")]).alias(name) for name in text)
 
 
 def _context(proxies: pl.DataFrame | None, inscope: pl.DataFrame, eids: pl.Series) -> pl.DataFrame:

@@ -21,16 +21,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, TypeVar
 
 import polars as pl
 
 from ..errors import SourceError
 from ..model import Entry
 from ..schema import BINARY_ATTRIBUTES
-from .base import BATCH_SCHEMA, Progress, no_progress
+from .base import BATCH_SCHEMA, Parts, Progress, no_progress
 
 BATCH_LINES = 700_000
+
+T = TypeVar("T")
 
 # Why each kind of line is refused.
 _MESSAGES = {
@@ -75,34 +77,57 @@ class LdifSource:
         return max(1, total * max(1, sample.count(b"\n")) // max(1, len(sample)))
 
     def batches(self, attributes: frozenset[str] | None, progress: Progress = no_progress) -> Iterator[pl.DataFrame]:
-        for frame in self._frames(attributes, progress):
-            yield frame.drop("binary", "ln")
+        for parts in self._parts(attributes, progress, binary=False):
+            yield _long(parts, binary=False).drop("ln")
+
+    def part_batches(self, attributes: frozenset[str] | None, progress: Progress = no_progress) -> Iterator[Parts]:
+        """The same batches already split by attribute (see ``base.PartSource``).
+
+        They are prepared in a thread of their own, one batch ahead: Polars lets go of the
+        interpreter while it works, so reading the next batch overlaps the rules on this one.
+        """
+        for parts in _ahead(self._parts(attributes, progress, binary=False)):
+            yield {attr: part.drop("ln") for attr, part in parts.items()}
 
     def entries(self) -> Iterator[Entry]:
-        for frame in self._frames(None, no_progress):
-            yield from frame_to_entries(frame)
+        for parts in self._parts(None, no_progress, binary=True):
+            yield from frame_to_entries(_long(parts, binary=True))
 
-    def _frames(self, attributes: frozenset[str] | None, progress: Progress) -> Iterator[pl.DataFrame]:
+    def _parts(self, attributes: frozenset[str] | None, progress: Progress, *, binary: bool) -> Iterator[Parts]:
         with _utf8_file(self.path) as path:
             carry: pl.DataFrame | None = None
             done_lines = 0
             for raw in _stream(path, attributes, self.batch_lines, self.name):
                 if carry is not None and carry.height:
                     raw = pl.concat([carry, raw])
-                last = raw["eid"][-1]
-                ready, carry = raw.filter(pl.col("eid") < last), raw.filter(pl.col("eid") == last)
+                dn = raw["dn"]
+                if not dn.any():
+                    carry = raw  # one entry goes on (or the lines before the first dn)
+                    continue
+                # The last entry may go on in the next batch: it waits, from its dn line on.
+                last = raw.height - 1 - int(dn.reverse().arg_max() or 0)
+                ready, carry = raw.slice(0, last), raw.slice(last)
                 if ready.height:
                     end = int(ready["ln"][-1])
                     progress(end - done_lines)
                     done_lines = end
-                    frame = _finish(ready, attributes, self.name)
-                    if frame.height:
-                        yield frame
+                    parts = _finish(ready, attributes, self.name, binary=binary)
+                    if parts:
+                        yield parts
             if carry is not None and carry.height:
                 progress(int(carry["ln"][-1]) - done_lines)  # the last entry counts too
-                frame = _finish(carry, attributes, self.name)
-                if frame.height:
-                    yield frame
+                parts = _finish(carry, attributes, self.name, binary=binary)
+                if parts:
+                    yield parts
+
+
+def _long(parts: Parts, *, binary: bool) -> pl.DataFrame:
+    """Parts as one batch frame (eid, attr, value[, binary], ln), rows in file order."""
+    columns = ["eid", "attr", "value", *(["binary"] if binary else []), "ln"]
+    if not parts:
+        return pl.DataFrame(schema={**BATCH_SCHEMA, "binary": pl.Boolean, "ln": pl.UInt32}).select(columns)
+    frames = [part.with_columns(attr=pl.lit(attr, pl.String)).select(columns) for attr, part in parts.items()]
+    return pl.concat(frames).sort("ln")
 
 
 def frame_to_entries(frame: pl.DataFrame) -> Iterator[Entry]:
@@ -181,54 +206,42 @@ def _wanted_pattern(attributes: frozenset[str] | None) -> str:
     return r"(?i)^(?:" + "|".join(wanted + refused) + ")"
 
 
-FOLDS = 2
-
-# A plain line: a name without ':' or spaces, ": ", and a value not starting with a space.
-# Anything else (base64 "attr:: ", "attr:value", fill spaces, continuations) takes the careful path.
-_PLAIN = r"^[^: ]+: (?:[^ ]|$)"
+# A plain line: a name without ':' or spaces, ": " (or base64's ":: "), and a value not starting
+# with a space. Anything else ("attr:value", fill spaces, continuations) takes the careful path.
+_PLAIN = r"^[^: ]+::? (?:[^ ]|$)"
 
 
 def _stream(path: Path, attributes: frozenset[str] | None, batch_lines: int, source: str) -> Iterator[pl.DataFrame]:
-    """Lines that matter, in file order: ln, name, value (None when there is no ': '), eid, special.
+    """Lines that matter, in file order: ln, name, value (None when there is no ': '), dn, cont, special.
 
     Everything that looks at every line runs here, in Polars' streaming engine on all cores, and
-    does as little as it can: one regex decides which lines to keep (a folded line's
-    continuations go with it), and only the kept lines are numbered and split.
+    does as little as it can: one regex decides which lines to keep (and every continuation
+    line), and only the kept lines are split and flagged. Nothing here depends on the order of
+    the lines, so it all runs in parallel and the engine never holds more than a few batches;
+    the batch numbers the records and joins folded lines (_finish).
     """
-    c, line = pl.col, pl.col("line")
+    line = pl.col("line")
     cont = line.str.starts_with(" ")
-    # Folded lines are joined here for up to FOLDS continuations (226 columns at 76, longer than
-    # most values); a longer run keeps its pieces, and the batch joins them (_unfold).
-    # Ex) "dn: CN=Bob,OU=Sales,...," + " DC=contoso,DC=com" -> one line.
-    follows = [c("cont").shift(-1).fill_null(False)]
-    for k in range(2, FOLDS + 2):
-        follows.append(follows[-1] & c("cont").shift(-k).fill_null(False))
-    joined = pl.concat_str(
-        [line, *(pl.when(f).then(line.shift(-k).str.slice(1)) for k, f in enumerate(follows[:FOLDS], 1))],
-        ignore_nulls=True,
-    )
-    overlong = ~c("cont") & follows[FOLDS]
     lf = (
         pl.scan_lines(path, name="line", row_index_name="ln", row_index_offset=1)
-        # A continuation goes with the line it continues; one on the very first line is kept (and
-        # refused later). Ex) " (FYDIBOHF23SPDLT)/cn=Recipients" after a proxyAddresses line.
-        .filter(pl.when(~cont).then(line.str.contains(_wanted_pattern(attributes))).forward_fill().fill_null(True))
-        .with_columns(cont=cont)
-        .with_columns(
-            line=pl.when(c("cont") | overlong).then(line).otherwise(joined),
-            keep_pieces=pl.when(~c("cont")).then(overlong).forward_fill().fill_null(True),
-        )
-        .filter(~c("cont") | c("keep_pieces"))
+        # Every continuation is kept: which line it continues is decided batch by batch
+        # (_unfold), because order-dependent steps (forward_fill, cum_max) make the streaming
+        # engine buffer without bound when the rules read slower than it reads.
+        # Ex) " (FYDIBOHF23SPDLT)/cn=Recipients" after a proxyAddresses line.
+        .filter(cont | line.str.contains(_wanted_pattern(attributes)))
+        # ldifde writes "changetype: add" on every record, and it changes nothing: not even split.
+        .filter(line != "changetype: add")
         .select(
             "ln",
             # The tag is case-insensitive and its space optional: "dn: x", "dn:: eA==", "DN:x".
-            line.str.contains(r"(?i)^dn(?::|$)").cum_sum().alias("eid"),
+            line.str.contains(r"(?i)^dn(?::|$)").alias("dn"),
+            cont.alias("cont"),
             ~line.str.contains(_PLAIN).alias("special"),
             # splitn keeps the rest whole; split_exact(": ", 1) would cut "description: Note: x" to "Note".
             line.str.splitn(": ", 2).alias("s"),
         )
         .unnest("s")
-        .select("ln", pl.col("field_0").alias("name"), pl.col("field_1").alias("value"), "eid", "special")
+        .select("ln", pl.col("field_0").alias("name"), pl.col("field_1").alias("value"), "dn", "cont", "special")
     )
     try:
         yield from _bounded_batches(lf, batch_lines)
@@ -280,6 +293,50 @@ def _bounded_batches(lf: pl.LazyFrame, size: int) -> Iterator[pl.DataFrame]:
                 continue
 
 
+def _ahead(items: Iterator[T], depth: int = 1) -> Iterator[T]:
+    """``items``, produced in a thread of their own at most ``depth`` ahead of the consumer.
+
+    An error while producing is raised here, in the consumer's thread; a consumer that stops
+    early stops the producer too (at its next item).
+    """
+    handoff: queue.Queue[tuple[str, object]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def run() -> None:
+        try:
+            for item in items:
+                handoff.put(("item", item))
+                if stop.is_set():
+                    break
+        except BaseException as exc:
+            handoff.put(("error", exc))
+        else:
+            handoff.put(("end", None))
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+
+    worker = threading.Thread(target=run, name="syncprep-ldif-batches", daemon=True)
+    worker.start()
+    try:
+        while True:
+            kind, item = handoff.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                assert isinstance(item, BaseException)
+                raise item
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        while worker.is_alive():
+            try:
+                handoff.get(timeout=0.1)
+            except queue.Empty:
+                continue
+
+
 def _utf8_error(path: Path, source: str) -> SourceError:
     with open(path, "rb") as f:
         for number, raw in enumerate(f, 1):
@@ -303,62 +360,88 @@ def _raise_at(rows: pl.DataFrame, code: str, source: str) -> NoReturn:
     raise SourceError(message, source=source, line=int(first["ln"])) from None
 
 
-def _finish(rows: pl.DataFrame, attributes: frozenset[str] | None, source: str) -> pl.DataFrame:
-    """Turn kept lines of whole records into a batch: eid, attr, value, binary.
+def _finish(rows: pl.DataFrame, attributes: frozenset[str] | None, source: str, *, binary: bool) -> Parts:
+    """Turn kept lines of whole records into a batch split by attribute: {attr: (eid, value, ln)}.
 
     Most lines are plain "attr: value" and pass through untouched; the checks and repairs run
-    on the few special ones, so a batch costs a handful of passes however it looks.
+    on the few special ones (written back in place), and everything after the split by name
+    runs per attribute, so a batch costs a handful of passes however it looks. With ``binary``
+    every part also says which values are base64 binary.
     """
     c = pl.col
-    if rows["special"].any():
-        if rows.filter(c("special"))["name"].str.starts_with(" ").any():
-            rows = _unfold(rows, source)
-        plain, special = rows.filter(~c("special")), rows.filter(c("special"))
+    if rows["cont"].any():
+        rows = _unfold(rows, source)
+        if not rows.height:
+            return {}  # only continuations of lines that were not kept (a folded comment)
+    special = rows["special"]
+    if special.any():
+        idx = special.arg_true()
         try:
-            special = _reparse(special, source)
+            fixed = _reparse(rows[idx], source)
         except SourceError as exc:
             # A change record's "-" separator has no colon: when a "changetype: modify" line comes
             # first, the reason to give is that the file holds change records.
-            earlier = plain.filter(c("ln") < (exc.line or 0)).with_columns(attr=c("name").str.to_lowercase())
-            _refuse_changes(earlier, source)
+            earlier = rows.filter(~c("special") & (c("ln") < (exc.line or 0)))
+            _refuse_changes(earlier.with_columns(attr=c("name").str.to_lowercase()), source)
             raise
-        rows = pl.concat([plain.select(special.columns), special])
-    rows = rows.drop("special")
+        rows = rows.with_columns(rows["name"].scatter(idx, fixed["name"]), rows["value"].scatter(idx, fixed["value"]))
 
+    # Entries are numbered from 1; lines before the first dn get 0 (and are refused below).
+    rows = rows.select("name", c("dn").cum_sum().cast(pl.UInt32).alias("eid"), "value", "ln")
+    by_name = {str(k[0]): v for k, v in rows.partition_by("name", as_dict=True, include_key=False).items()}
     # Distinct names are few: classify each spelling once, in Python.
     attr_of: dict[str, str] = {}
-    for raw in rows["name"].unique().to_list():
+    for raw, part in by_name.items():
         bare = raw[:-1] if raw.endswith(":") else raw
         if not _NAME.match(bare):
-            _raise_at(rows.filter(c("name") == raw), "badname", source)
+            _raise_at(part.with_columns(name=pl.lit(raw)), "badname", source)
         attr_of[raw] = bare.lower().split(";", 1)[0]
-    rows = rows.with_columns(attr=c("name").replace_strict(attr_of, return_dtype=pl.String))
 
-    if rows["eid"].min() == 0:
-        orphans = rows.filter((c("eid") == 0) & (c("attr") != "version"))
-        if orphans.height:
-            _raise_at(orphans, "orphan", source)
-        rows = rows.filter(c("eid") > 0)
-    if {"changetype", "control"} & set(attr_of.values()):
-        _refuse_changes(rows, source)
-        rows = rows.filter(c("attr") != "changetype")
-    keep = None if attributes is None else {"dn", *attributes}
-    if keep is not None and not keep.issuperset(attr_of.values()):
-        rows = rows.filter(c("attr").is_in(list(keep)))
+    orphans = not rows["eid"][0]
+    if orphans:
+        stray = [p.with_columns(attr=pl.lit(attr_of[n])) for n, p in by_name.items() if attr_of[n] != "version"]
+        early = pl.concat(stray).filter(c("eid") == 0) if stray else rows.clear()
+        if early.height:
+            _raise_at(early, "orphan", source)
+    names = set(attr_of.values())
+    if {"changetype", "control"} & names:
+        changes = [
+            p.with_columns(attr=pl.lit(attr_of[n]))
+            for n, p in by_name.items()
+            if attr_of[n] in ("changetype", "control")
+        ]
+        _refuse_changes(pl.concat(changes), source)
+    keep = {"dn", *attributes} if attributes is not None else None
 
-    b64 = rows.filter(c("name").str.ends_with(":"))
-    if b64.height:
-        bad = b64.filter(~c("value").str.contains(_BASE64) | (c("value").str.len_bytes() % 4 != 0))
-        if bad.height:
-            _raise_at(bad, "b64", source)
-        rows = rows.with_columns(b64=c("name").str.ends_with(":"))
-        rows = rows.with_columns(binary=c("b64") & c("attr").is_in(list(BINARY_ATTRIBUTES)))
-        rows = _decode_text(rows, source, strict=attributes is not None)
-    else:
-        rows = rows.with_columns(binary=pl.lit(False))
-    return rows.select(
-        (c("eid") - c("eid").min()).cast(BATCH_SCHEMA["eid"]).alias("eid"), "attr", "value", "binary", "ln"
-    )
+    bad: list[pl.DataFrame] = []
+    out: dict[str, list[pl.DataFrame]] = {}
+    for raw, part in by_name.items():
+        attr = attr_of[raw]
+        if attr in ("changetype", "version") or (keep is not None and attr not in keep):
+            continue
+        if orphans:
+            part = part.filter(c("eid") > 0)
+        flag = False
+        if raw.endswith(":"):
+            wrong = part.filter(~c("value").str.contains(_BASE64) | (c("value").str.len_bytes() % 4 != 0))
+            if wrong.height:
+                bad.append(wrong.with_columns(name=pl.lit(raw)))
+                continue
+            if attr in BINARY_ATTRIBUTES:
+                flag = True
+            else:
+                part = _decode_text(part, attr, source, strict=attributes is not None)
+        if binary and "binary" not in part.columns:
+            part = part.with_columns(binary=pl.lit(flag))
+        out.setdefault(attr, []).append(part)
+    if bad:
+        _raise_at(pl.concat(bad), "b64", source)
+    parts: Parts = {}
+    for attr, pieces in out.items():
+        # Several spellings of one attribute ("cn", "CN", "cn::"): back in file order.
+        part = pieces[0] if len(pieces) == 1 else pl.concat(pieces).sort("ln")
+        parts[attr] = part.with_columns(c("eid") - 1)
+    return parts
 
 
 def _refuse_changes(rows: pl.DataFrame, source: str) -> None:
@@ -382,98 +465,103 @@ def _line() -> pl.Expr:
 
 
 def _unfold(rows: pl.DataFrame, source: str) -> pl.DataFrame:
-    """Join the folded lines the streaming pass left in pieces (runs longer than FOLDS).
+    """Join folded lines: each continuation (a line starting with a space) onto the line before.
 
-    Such runs are rare, so they are joined in Python and written back over their first line.
-    The streaming pass keeps a continuation only with the line it continues, so each run
-    follows its own line and a batch never splits one.
+    A batch starts at a dn line, so it never splits a folded line from its continuations; only
+    the file's very first line can be a continuation with nothing to continue. The pieces go
+    onto the value; a line whose first ": " comes after the fold is split again.
     Ex) "member: CN=..." folded five times: one line again.
     """
-    cont = rows["name"].str.starts_with(" ")
-    positions = cont.arg_true().to_list()
-    if positions and positions[0] == 0 and rows["ln"][0] == 1:
+    c = pl.col
+    if rows["cont"][0] and rows["ln"][0] == 1:
         raise SourceError(_MESSAGES["fold"], source=source, line=1)
-    names, values = rows["name"], rows["value"]
-
-    def text(i: int) -> str:
-        value = values[i]
-        return names[i] if value is None else f"{names[i]}: {value}"
-
-    heads: dict[int, list[str]] = {}
-    head, previous = -1, -2
-    for i in positions:
-        if i != previous + 1:  # a new run: the line it continues is the row before
-            head = i - 1
-            if head < 0:
-                raise SourceError(_MESSAGES["fold"], source=source, line=int(rows["ln"][i]))
-            heads[head] = [text(head)]
-        heads[head].append(text(i)[1:])
-        previous = i
-    idx = pl.Series(list(heads), dtype=pl.UInt32)
-    lines = pl.Series(["".join(parts) for parts in heads.values()], dtype=pl.String).str.splitn(": ", 2)
-    rows = rows.with_columns(
-        rows["name"].scatter(idx, lines.struct.field("field_0")),
-        rows["value"].scatter(idx, lines.struct.field("field_1")),
-        rows["special"].scatter(idx, True),
+    # A continuation belongs to the kept line before it when no line lies between them (or only
+    # continuations of that same line); the others continue lines that were not kept.
+    # Ex) lines 7 "mail: x", 9 " more": line 8 was not kept, so line 9 continues it, not mail.
+    start = ~c("cont") | (c("ln") != c("ln").shift(1) + 1).fill_null(True)
+    mine = c("cont") & pl.when(start).then(~c("cont")).forward_fill()
+    # pos: for every continuation, the number of its head among the lines that are not one.
+    tails = (
+        rows.select((~c("cont")).cum_sum().cast(pl.UInt32).alias("pos"), "name", "value", mine.alias("mine"))
+        .filter(c("mine"))
+        .select(c("pos") - 1, _line().str.slice(1).alias("piece"))
+        .group_by("pos", maintain_order=True)
+        .agg(c("piece"))  # a list per line, joined below: str.join inside agg is slow per group
     )
-    return rows.filter(~cont)
+    heads = rows.filter(~c("cont"))
+    if not tails.height:
+        return heads
+    idx = tails["pos"]
+    ends = tails["piece"].list.join("")
+    values = heads["value"].gather(idx)
+    if values.null_count() or (values == "").any():
+        # The first ": " (or what follows it) is in a continuation: split the whole line again.
+        whole = pl.DataFrame({"name": heads["name"].gather(idx), "value": values, "end": ends})
+        lines = whole.select(pl.concat_str([_line(), c("end")])).to_series()
+        split = lines.str.splitn(": ", 2)
+        return heads.with_columns(
+            heads["name"].scatter(idx, split.struct.field("field_0")),
+            heads["value"].scatter(idx, split.struct.field("field_1")),
+            heads["special"].scatter(idx, ~lines.str.contains(_PLAIN)),
+        )
+    return heads.with_columns(heads["value"].scatter(idx, values + ends))
 
 
 def _reparse(special: pl.DataFrame, source: str) -> pl.DataFrame:
-    """Lines without ': ' ("attr:value", "attr:", "attr:< url") cut at their first colon instead."""
+    """Lines without ': ' ("attr:value", "attr:", "attr:< url") cut at their first colon instead.
+
+    Returns the rows in the same order, with name and value repaired.
+    """
     c = pl.col
     # Ex) "mail:bob@x.com" has no ": "; "proxyAddresses:SMTP:bob@x.com" puts the split in the value.
     odd = c("value").is_null() | c("name").str.slice(0, c("name").str.len_chars() - 1).str.contains(":", literal=True)
     # Ex) "cn:   Bob" is "Bob": spaces after the separator are fill (RFC 2849), never the value.
-    special = special.with_columns(value=pl.when(odd).then(c("value")).otherwise(c("value").str.strip_chars_start(" ")))
-    if not special.select(odd.any()).item():
-        return special
-    fixed = special.filter(odd).with_columns(line=_line()).with_columns(colon=c("line").str.find(":", literal=True))
-    missing = fixed.filter(c("colon").is_null())
+    special = special.with_columns(odd=odd, line=_line())
+    special = special.with_columns(colon=pl.when(c("odd")).then(c("line").str.find(":", literal=True)))
+    missing = special.filter(c("odd") & c("colon").is_null())
     if missing.height:
         _raise_at(missing, "nocolon", source)
     rest = c("line").str.slice(c("colon") + 1)
-    fixed = fixed.with_columns(
-        name=c("line").str.slice(0, c("colon"))
-        + pl.when(rest.str.starts_with(":")).then(pl.lit(":")).otherwise(pl.lit("")),
-        url=rest.str.starts_with("<"),
-        value=pl.when(rest.str.starts_with(":") | rest.str.starts_with("<"))
-        .then(rest.str.slice(1))
-        .otherwise(rest)
+    special = special.with_columns(
+        name=pl.when(c("odd"))
+        .then(
+            c("line").str.slice(0, c("colon"))
+            + pl.when(rest.str.starts_with(":")).then(pl.lit(":")).otherwise(pl.lit(""))
+        )
+        .otherwise(c("name")),
+        url=c("odd") & rest.str.starts_with("<"),
+        value=pl.when(c("odd"))
+        .then(pl.when(rest.str.starts_with(":") | rest.str.starts_with("<")).then(rest.str.slice(1)).otherwise(rest))
+        .otherwise(c("value"))
         .str.strip_chars_start(" "),
     )
-    urls = fixed.filter(c("url"))
+    urls = special.filter(c("url"))
     if urls.height:
         _raise_at(urls.with_columns(attr=c("name")), "url", source)
-    return pl.concat([special.filter(~odd), fixed.select(special.columns)])
+    return special.select("name", "value")
 
 
-def _decode_text(rows: pl.DataFrame, source: str, *, strict: bool) -> pl.DataFrame:
-    """Decode base64 values of text attributes (names with accents, values with edge spaces).
+def _decode_text(part: pl.DataFrame, attr: str, source: str, *, strict: bool) -> pl.DataFrame:
+    """Decode base64 values of a text attribute (names with accents, values with edge spaces).
 
     Base64 that is not UTF-8 text is refused when the attribute was asked for (``strict``);
-    reading whole entries keeps it as binary instead.
+    reading whole entries keeps it as binary instead (a ``binary`` column says which).
     """
-    c = pl.col
-    mask = c("b64") & ~c("binary")
-    todo = rows.filter(mask)
-    if not todo.height:
-        return rows
-    raw = todo["value"].str.decode("base64")
+    raw = part["value"].str.decode("base64")
     try:
-        todo = todo.with_columns(value=raw.cast(pl.String))
+        return part.with_columns(value=raw.cast(pl.String))
     except (pl.exceptions.ComputeError, pl.exceptions.InvalidOperationError):
-        # Some value is not UTF-8: find which, one by one (rare).
-        texts: list[str] = []
-        binary: list[bool] = []
-        for i, data in enumerate(raw.to_list()):
-            try:
-                texts.append(data.decode("utf-8"))
-                binary.append(False)
-            except UnicodeDecodeError:
-                if strict or todo["attr"][i] == "dn":
-                    _raise_at(todo[i], "text", source)
-                texts.append(todo["value"][i])
-                binary.append(True)
-        todo = todo.with_columns(value=pl.Series(texts, dtype=pl.String), binary=pl.Series(binary, dtype=pl.Boolean))
-    return pl.concat([rows.filter(~mask), todo])
+        pass
+    # Some value is not UTF-8: find which, one by one (rare).
+    texts: list[str] = []
+    binary: list[bool] = []
+    for i, data in enumerate(raw.to_list()):
+        try:
+            texts.append(data.decode("utf-8"))
+            binary.append(False)
+        except UnicodeDecodeError:
+            if strict or attr == "dn":
+                _raise_at(part[i].with_columns(attr=pl.lit(attr)), "text", source)
+            texts.append(part["value"][i])
+            binary.append(True)
+    return part.with_columns(value=pl.Series(texts, dtype=pl.String), binary=pl.Series(binary, dtype=pl.Boolean))
