@@ -364,6 +364,10 @@ def register(group: click.Group) -> None:
     for command in (findings_command, accept_command, edit_command, export_command, import_command, plan_command):
         group.add_command(command)
     group.add_command(findings_command, "show")
+    from .cli_apply import commands  # apply, undo, journal (with the connection options of .cli)
+
+    for command in commands():
+        group.add_command(command)
 
 
 __all__ = ["default_db", "register", "scan_recorder"]

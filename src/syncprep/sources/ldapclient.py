@@ -10,10 +10,11 @@ Every failure becomes one ``SourceError`` line that says what to try; the passwo
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import math
 import ssl
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Protocol
@@ -138,6 +139,52 @@ class Client(Protocol):
     def close(self) -> None: ...
 
 
+Value = str | bytes
+# One attribute's part of a modify request: delete exactly these values, then add these.
+ModifyChange = tuple[str, Sequence[Value], Sequence[Value]]
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A server's answer that refused one write: the LDAP result code, its name and the message."""
+
+    code: int | None
+    name: str
+    message: str
+
+
+class WriteClient(Client, Protocol):
+    """What writing back needs on top of reading (both client classes have it)."""
+
+    writable: bool
+    sent: int
+
+    def modify_many(
+        self, requests: Sequence[tuple[str, Sequence[ModifyChange]]], window: int = 1
+    ) -> Iterator[tuple[int, BaseException | None]]: ...
+
+    def read_values(self, dn: str, attributes: list[str]) -> dict[str, list[bytes]] | None: ...
+
+    def refusal(self, exc: BaseException) -> Refusal | None: ...
+
+    def classify(self, exc: BaseException) -> tuple[Failure, str] | None: ...
+
+
+def encode_value(value: Value) -> bytes:
+    """A value as the server gets it: text as UTF-8 (bytes a source could not decode go back as they were)."""
+    if isinstance(value, bytes):
+        return value
+    try:
+        return value.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "surrogatepass")
+
+
+def _bare(name: str) -> str:
+    """An attribute name as a key: lower case, without options. Ex) 'userCertificate;binary' -> 'usercertificate'."""
+    return name.split(";", 1)[0].lower()
+
+
 def open_client(endpoint: Endpoint, settings: LdapSettings) -> Client:
     """The client library for these settings: python-ldap when present and able, else ldap3."""
     choice = settings.client
@@ -239,6 +286,8 @@ class Ldap3Client:
         self.endpoint = endpoint
         self.settings = settings
         self.conn: Any = None
+        self.writable = False  # set before connect() to write (modify_many); reading connections stay read-only
+        self.sent = 0  # requests of the last modify_many handed to the connection
 
     def connect(self) -> None:
         import ldap3
@@ -265,7 +314,7 @@ class Ldap3Client:
         kwargs: dict[str, Any] = {
             "receive_timeout": math.ceil(settings.timeout),  # ldap3 packs it as a whole number
             "auto_bind": ldap3.AUTO_BIND_NONE,
-            "read_only": True,
+            "read_only": not self.writable,
             "raise_exceptions": True,
             "check_names": False,
             "return_empty_attributes": False,
@@ -378,6 +427,62 @@ class Ldap3Client:
             dict(item["raw_attributes"]) for item in self.conn.response or () if item.get("type") == "searchResEntry"
         )
 
+    # -- writing back
+
+    def modify_many(
+        self, requests: Sequence[tuple[str, Sequence[ModifyChange]]], window: int = 1
+    ) -> Iterator[tuple[int, BaseException | None]]:
+        """Send each (dn, changes) as one modify request, in order, and yield (index, None) when the
+        server applied it or (index, exception) when it refused it. ldap3 here is synchronous: one
+        request at a time, whatever ``window`` says. A lost connection raises (``sent`` tells how
+        many requests went out)."""
+        import ldap3
+        from ldap3.core import exceptions as lx
+
+        self.sent = 0
+        for index, (dn, changes) in enumerate(requests):
+            ops: dict[str, list[tuple[str, list[bytes]]]] = {}
+            for attribute, delete, add in changes:
+                steps = ops.setdefault(attribute, [])
+                if delete:
+                    steps.append((ldap3.MODIFY_DELETE, [encode_value(v) for v in delete]))
+                if add:
+                    steps.append((ldap3.MODIFY_ADD, [encode_value(v) for v in add]))
+            self.sent = index + 1
+            try:
+                self.conn.modify(dn, ops)
+            except lx.LDAPOperationResult as exc:
+                yield index, exc
+            else:
+                yield index, None
+
+    def read_values(self, dn: str, attributes: list[str]) -> dict[str, list[bytes]] | None:
+        """The current values of these attributes of one object ({lower-case name: values}),
+        or None when the object does not exist."""
+        from ldap3.core import exceptions as lx
+
+        try:
+            self.conn.search(dn, "(objectClass=*)", search_scope="BASE", attributes=attributes)
+        except lx.LDAPNoSuchObjectResult:
+            return None
+        for item in self.conn.response or ():
+            if item.get("type") == "searchResEntry":
+                out: dict[str, list[bytes]] = {}
+                for name, values in (item.get("raw_attributes") or {}).items():
+                    out.setdefault(_bare(name), []).extend(values)
+                return out
+        return None
+
+    def refusal(self, exc: BaseException) -> Refusal | None:
+        """The server's refusal behind an exception of modify_many, or None when it is not the
+        server's answer (connection lost, timeout)."""
+        from ldap3.core import exceptions as lx
+
+        if not isinstance(exc, lx.LDAPOperationResult):
+            return None
+        code = exc.result if isinstance(exc.result, int) else None
+        return Refusal(code, str(exc.description or "error"), " ".join(str(exc.message or "").split()))
+
     def close(self) -> None:
         if self.conn is not None:
             with contextlib.suppress(Exception):  # a broken connection has nothing left to report
@@ -447,6 +552,8 @@ class PythonLdapClient:
         self.endpoint = endpoint
         self.settings = settings
         self.conn: Any = None
+        self.writable = False  # libldap connections can always write; kept for the WriteClient face
+        self.sent = 0  # requests of the last modify_many handed to the connection
 
     def connect(self) -> None:
         import ldap
@@ -533,22 +640,22 @@ class PythonLdapClient:
         from ldap.controls import SimplePagedResultsControl
 
         control = SimplePagedResultsControl(True, size=page_size, cookie="")
-        while True:
-            msgid = self.conn.search_ext(
-                base, ldap.SCOPE_SUBTREE, filt, attributes, serverctrls=[control] if page_size else None
-            )
+        msgid = self.conn.search_ext(
+            base, ldap.SCOPE_SUBTREE, filt, attributes, serverctrls=[control] if page_size else None
+        )
+        while msgid is not None:
             _type, data, _msgid, controls = self.conn.result3(msgid)
-            for dn, attrs in data:
-                if dn is not None:  # None: a search continuation (referral)
-                    yield dn, attrs
-            if not page_size:
-                return
+            msgid = None
             cookie = next(
                 (c.cookie for c in controls or () if c.controlType == SimplePagedResultsControl.controlType), b""
             )
-            if not cookie:
-                return
-            control.cookie = cookie
+            if page_size and cookie:
+                # Ask for the next page before handing out this one: the server prepares it meanwhile.
+                control.cookie = cookie
+                msgid = self.conn.search_ext(base, ldap.SCOPE_SUBTREE, filt, attributes, serverctrls=[control])
+            for dn, attrs in data:
+                if dn is not None:  # None: a search continuation (referral)
+                    yield dn, attrs
 
     def read_attribute(self, dn: str, attribute: str) -> dict[str, list[bytes]]:
         import ldap
@@ -562,6 +669,77 @@ class PythonLdapClient:
 
         got = self.conn.search_s(schema_dn, ldap.SCOPE_ONELEVEL, schema_filter(names), SCHEMA_ATTRIBUTES)
         return _in_partial_set(attrs for _dn, attrs in got)
+
+    # -- writing back
+
+    def modify_many(
+        self, requests: Sequence[tuple[str, Sequence[ModifyChange]]], window: int = 1
+    ) -> Iterator[tuple[int, BaseException | None]]:
+        """Send each (dn, changes) as one modify request and yield (index, None) when the server
+        applied it or (index, exception) when it refused it, in request order. Up to ``window``
+        requests are outstanding at once (pipelined on the one connection; each is still its own
+        atomic modify). A lost connection or timeout raises; ``sent`` tells how many requests went out."""
+        import ldap
+
+        self.sent = 0
+        outstanding: collections.deque[tuple[int, int]] = collections.deque()
+        for index, (dn, changes) in enumerate(requests):
+            modlist: list[tuple[int, str, list[bytes]]] = []
+            for attribute, delete, add in changes:
+                if delete:
+                    modlist.append((ldap.MOD_DELETE, attribute, [encode_value(v) for v in delete]))
+                if add:
+                    modlist.append((ldap.MOD_ADD, attribute, [encode_value(v) for v in add]))
+            outstanding.append((index, self.conn.modify_ext(dn, modlist)))
+            self.sent = index + 1
+            if len(outstanding) >= max(1, window):
+                yield self._modify_result(*outstanding.popleft())
+        while outstanding:
+            yield self._modify_result(*outstanding.popleft())
+
+    def _modify_result(self, index: int, msgid: int) -> tuple[int, BaseException | None]:
+        import ldap
+
+        try:
+            self.conn.result3(msgid, all=1, timeout=self.settings.timeout)
+        except ldap.LDAPError as exc:
+            if self.refusal(exc) is None:
+                raise
+            return index, exc
+        return index, None
+
+    def read_values(self, dn: str, attributes: list[str]) -> dict[str, list[bytes]] | None:
+        """The current values of these attributes of one object ({lower-case name: values}),
+        or None when the object does not exist."""
+        import ldap
+
+        try:
+            got = self.conn.search_s(dn, ldap.SCOPE_BASE, "(objectClass=*)", attributes)
+        except ldap.NO_SUCH_OBJECT:
+            return None
+        for found, attrs in got:
+            if found is not None:
+                out: dict[str, list[bytes]] = {}
+                for name, values in attrs.items():
+                    out.setdefault(_bare(name), []).extend(values)
+                return out
+        return None
+
+    def refusal(self, exc: BaseException) -> Refusal | None:
+        """The server's refusal behind an exception of modify_many, or None when it is not the
+        server's answer (connection lost, timeout, a local libldap error)."""
+        import ldap
+
+        if not isinstance(exc, ldap.LDAPError):
+            return None
+        if isinstance(exc, ldap.SERVER_DOWN | ldap.CONNECT_ERROR | ldap.TIMEOUT | ldap.LOCAL_ERROR):
+            return None
+        info = exc.args[0] if exc.args and isinstance(exc.args[0], dict) else {}
+        code = info.get("result", getattr(exc, "errnum", None))
+        if not isinstance(code, int) or code < 0:
+            return None
+        message = " ".join(str(info.get("info") or "").split())
+        return Refusal(code, str(info.get("desc") or type(exc).__name__), message)
 
     def close(self) -> None:
         if self.conn is not None:
