@@ -204,6 +204,11 @@ def syncprep(args: Sequence[str], env: dict[str, str] | None = None) -> subproce
     )
 
 
+def signed_in(samba: SambaServer) -> list[str]:
+    """Scan Samba over LDAPS as Administrator; the password comes from $SP_PW."""
+    return [samba.ldaps_url, "--user", samba.admin_upn, "--password-env", "SP_PW", "--ca-file", samba.ca_file]
+
+
 def one_line_error(done: subprocess.CompletedProcess[str], *phrases: str) -> None:
     assert done.returncode == 2, done.stderr
     assert done.stdout == ""
@@ -293,23 +298,7 @@ def test_size_limit_without_paging(slapd: SlapdServer) -> None:
 def test_password_is_not_in_the_process_list(samba: SambaServer) -> None:
     """While a scan runs, its command line names the variable, never the password."""
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "syncprep",
-            "scan",
-            samba.ldaps_url,
-            "--user",
-            samba.admin_upn,
-            "--password-env",
-            "SP_PW",
-            "--ca-file",
-            samba.ca_file,
-            "--format",
-            "jsonl",
-            "-o",
-            os.devnull,
-        ],
+        [sys.executable, "-m", "syncprep", "scan", *signed_in(samba), "--format", "jsonl", "-o", os.devnull],
         env={**os.environ, "SP_PW": samba.password},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -330,13 +319,7 @@ def test_cli_scan_of_samba_equals_export(samba: SambaServer, tmp_path: Path) -> 
     out = tmp_path / "live.jsonl"
     done = syncprep(
         [
-            samba.ldaps_url,
-            "--user",
-            samba.admin_upn,
-            "--password-env",
-            "SP_PW",
-            "--ca-file",
-            samba.ca_file,
+            *signed_in(samba),
             "--format",
             "jsonl",
             "-o",
