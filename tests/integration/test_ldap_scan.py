@@ -361,3 +361,21 @@ def test_duplicates_span_a_directory_and_a_file(samba: SambaServer, tmp_path: Pa
     assert shared, "the partner's copy duplicates a live address"
     holders = {h.dn for f in shared for h in f.holders}
     assert user.dn in holders and "CN=Partner Copy,OU=Contacts,DC=partner,DC=test" in holders
+
+
+def test_ntlm_refused_by_samba_is_explained(samba: SambaServer) -> None:
+    """Samba drops ldap3's NTLM sign-in (Windows AD takes it): say what to use instead."""
+    done = syncprep(
+        [
+            samba.ldaps_url,
+            "--user",
+            f"{samba.domain}\\Administrator",
+            "--password-env",
+            "SP_PW",
+            "--ca-file",
+            samba.ca_file,
+        ],
+        env={"SP_PW": samba.password},
+    )
+    one_line_error(done, "NTLM", "--auth kerberos")
+    assert samba.password not in done.stderr

@@ -20,7 +20,7 @@ from enum import Enum
 from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
 
-from ..errors import ConfigError
+from ..errors import ConfigError, SourceError
 
 SCHEMES = {
     # scheme: (default port, TLS from the first byte, global catalog)
@@ -291,7 +291,7 @@ class Ldap3Client:
 
     def connect(self) -> None:
         import ldap3
-        from ldap3.core.exceptions import LDAPBindError
+        from ldap3.core.exceptions import LDAPBindError, LDAPSessionTerminatedByServerError, LDAPSocketReceiveError
 
         endpoint, settings = self.endpoint, self.settings
         _check_plain_bind(endpoint, settings)
@@ -344,6 +344,15 @@ class Ldap3Client:
             self.conn.bind()
         except LDAPBindError as exc:
             raise _bind_error(self.conn, exc) from None
+        except (LDAPSessionTerminatedByServerError, LDAPSocketReceiveError):
+            if creds.method != "ntlm":
+                raise
+            # Seen with Samba: it closes the connection on ldap3's NTLM messages (Windows AD accepts them).
+            raise SourceError(
+                f"{endpoint.host}:{endpoint.port} closed the connection during the NTLM sign-in: "
+                "use --auth kerberos (after kinit), or a simple bind over ldaps:// or --start-tls",
+                source=endpoint.url,
+            ) from None
 
     def classify(self, exc: BaseException) -> tuple[Failure, str] | None:
         """The Failure behind an ldap3 exception, or None when it is not one of ldap3's."""
