@@ -26,6 +26,8 @@ from .sources.base import Progress, Source, no_progress
 
 c = pl.col
 
+# Attributes read only through the object rows (scope, kind, mailbox), never value by value.
+_OBJECT_ONLY = frozenset({"dn", "objectclass", *CONTEXT_ATTRIBUTES}) - values.CHECKED
 _ORDER = {r.code: i for i, r in enumerate(RULES)}
 _ERROR_ORDER = {e: i for i, e in enumerate(ErrorType)}
 
@@ -194,10 +196,11 @@ def _process(
     )
     checked: dict[str, pl.DataFrame] = {}
     for attr, part in parts.items():
-        if attr in ("dn", "objectclass"):
+        if attr in _OBJECT_ONLY:
             continue
         part = part.filter(inscope_mask.gather(part["eid"]))
-        part = part.with_columns(kind=kind.gather(part["eid"]), external=external.gather(part["eid"]))
+        if attr in values.CHECKED:
+            part = part.with_columns(kind=kind.gather(part["eid"]), external=external.gather(part["eid"]))
         checked[attr] = values.with_low(part) if attr == "proxyaddresses" else part
 
     value_hits = values.evaluate_parts(checked, rules, ctx)
