@@ -330,9 +330,9 @@ def test_resume_after_a_crash_reads_each_object(
     with open_workspace(db) as ws:
         journal = Journal(ws)
         plan = build_plan(ws)
-        batch_id = journal.create_batch("apply", "ldaps://dc1.contoso.com:636", plan.scan_id, journal_changes(plan))
-        batch = journal.batch(batch_id)
-        journal.record(batch, sending=journal.changes(batch_id))
+        batch_id, rows = journal.create_batch("apply", URL + ":636", plan.scan_id, journal_changes(plan))
+        assert rows == journal.changes(batch_id)
+        journal.record(journal.batch(batch_id), sending=rows)
     dn = [f"CN=u{i:03},OU=Staff,DC=contoso,DC=com" for i in range(4)]
     directory.set(dn[0], "mail", "u000@contoso.com")  # reached the server
     directory.set(dn[2], "mail", "someone.else@contoso.com")  # changed by somebody else

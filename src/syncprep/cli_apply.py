@@ -28,6 +28,7 @@ from .apply import (
     check_threshold,
     check_undoable,
     connect,
+    paused_gc,
     plan_value_changes,
     resume,
     undo,
@@ -129,7 +130,7 @@ def apply_command(
     if source_url is None:
         raise click.UsageError("apply needs the SOURCE_URL to write to (ldaps://dc1.contoso.com)")
     endpoint = writable_endpoint(source_url)
-    with open_workspace(db) as ws:
+    with open_workspace(db) as ws, paused_gc():
         scan = ws.require_scan()
         journal = Journal(ws)
         unfinished = journal.unfinished()
@@ -204,7 +205,7 @@ def _run(action: Any) -> Report:
 
 def _resume(source_url: str | None, force: bool, db: str, options: dict[str, Any]) -> None:
     reports = []
-    with open_workspace(db) as ws, writer_lock(ws.path):
+    with open_workspace(db) as ws, writer_lock(ws.path), paused_gc():
         journal = Journal(ws)
         unfinished = journal.unfinished()
         if not unfinished:
@@ -247,7 +248,7 @@ def undo_command(
       syncprep undo 3                                  (dry run)
       syncprep undo 3 --yes --user admin@contoso.com --password-env PW
     """
-    with open_workspace(db) as ws:
+    with open_workspace(db) as ws, paused_gc():
         journal = Journal(ws)
         batch = journal.batch(batch_id)
         url = source_url or batch.source_url

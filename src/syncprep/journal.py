@@ -28,6 +28,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import re
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -43,17 +44,19 @@ Value = str | bytes
 SENDING = "sending"  # the message of a pending row whose request is going out
 
 TRIGGERS = (
-    # A change row never changes what it records; its state only moves forward.
-    """CREATE TRIGGER IF NOT EXISTS changes_forward_only BEFORE UPDATE ON changes
-WHEN NOT (
-    NEW.id = OLD.id AND NEW.batch_id = OLD.batch_id AND NEW.seq = OLD.seq AND NEW.dn = OLD.dn
-    AND NEW.attribute = OLD.attribute AND NEW.old_values = OLD.old_values
-    AND NEW.new_values = OLD.new_values AND NEW.finding_ids = OLD.finding_ids
-    AND (
-        (OLD.state = 'pending' AND NEW.state IN ('pending', 'applied', 'failed'))
-        OR (OLD.state = 'applied' AND NEW.state = 'undone' AND NEW.server_message = OLD.server_message)
-    )
+    # What a change row records never changes (any UPDATE naming these columns is refused) ...
+    """CREATE TRIGGER IF NOT EXISTS changes_fixed
+BEFORE UPDATE OF id, batch_id, seq, dn, attribute, old_values, new_values, finding_ids ON changes
+BEGIN SELECT RAISE(ABORT, 'the write-back journal only moves forward'); END""",
+    # ... its state only moves forward: pending -> applied | failed, applied -> undone ...
+    """CREATE TRIGGER IF NOT EXISTS changes_state_forward BEFORE UPDATE OF state ON changes
+WHEN NEW.state IS NOT OLD.state AND NOT (
+    (OLD.state = 'pending' AND NEW.state IN ('applied', 'failed')) OR (OLD.state = 'applied' AND NEW.state = 'undone')
 )
+BEGIN SELECT RAISE(ABORT, 'the write-back journal only moves forward'); END""",
+    # ... and the server's answer, once recorded, stays.
+    """CREATE TRIGGER IF NOT EXISTS changes_answer_kept BEFORE UPDATE OF server_message ON changes
+WHEN OLD.state != 'pending' AND NEW.server_message IS NOT OLD.server_message
 BEGIN SELECT RAISE(ABORT, 'the write-back journal only moves forward'); END""",
     # A batch keeps its identity; it is finished once; its note only grows.
     """CREATE TRIGGER IF NOT EXISTS batches_forward_only BEFORE UPDATE ON batches
@@ -66,6 +69,13 @@ WHEN NOT (
 BEGIN SELECT RAISE(ABORT, 'the write-back journal only moves forward'); END""",
 )
 
+# The decisions of an apply batch follow its journal: set-based, when the batch stops or ends
+# (the journal is the truth meanwhile; no new batch starts while one is unfinished).
+_SYNC_DECISIONS = """UPDATE decisions SET state = c.state
+FROM changes AS c, json_each(c.finding_ids) AS j
+WHERE c.batch_id = ? AND c.state IN ('applied', 'failed') AND decisions.finding_id = j.value
+    AND decisions.batch_id = c.batch_id AND decisions.state = 'pending'"""
+
 
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
@@ -75,9 +85,20 @@ def now() -> str:
 # values
 
 
+_PLAIN_JSON = re.compile(r"[ !#-\[\]-~]*")  # printable ASCII but '"' and '\\': a JSON string as it is
+
+
 def dump_values(values: Iterable[Value]) -> str:
     """JSON list; text as strings, binary as {"base64": ...}. ASCII only (lone surrogates survive)."""
-    return json.dumps([{"base64": base64.b64encode(v).decode("ascii")} if isinstance(v, bytes) else v for v in values])
+    items = list(values)
+    texts = [v for v in items if isinstance(v, str) and _PLAIN_JSON.fullmatch(v)]
+    if len(texts) == len(items):  # the common case, fast
+        return "[" + ", ".join(f'"{v}"' for v in texts) + "]"
+    return json.dumps([{"base64": base64.b64encode(v).decode("ascii")} if isinstance(v, bytes) else v for v in items])
+
+
+def dump_ids(ids: Iterable[int]) -> str:
+    return "[" + ", ".join(str(int(i)) for i in ids) + "]"
 
 
 def load_values(text: str) -> tuple[Value, ...]:
@@ -102,9 +123,10 @@ def show_value(value: Value) -> str:
 # records
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Change:
-    """One journal row: one attribute of one object, the exact values deleted and added."""
+    """One journal row: one attribute of one object, the exact values deleted and added.
+    (A snapshot: changing it changes nothing in the journal.)"""
 
     id: int
     batch_id: int
@@ -233,8 +255,9 @@ class Journal:
         *,
         undoes: int | None = None,
         note: str = "",
-    ) -> int:
-        """Record a batch and all its changes (pending), durably, before anything is sent."""
+    ) -> tuple[int, list[Change]]:
+        """Record a batch and all its changes (pending), durably, before anything is sent.
+        Returns the batch id and its change rows."""
         stamp = now()
         with self._commit(durable=True) as db, self.ws.errors():
             cur = db.execute(
@@ -253,18 +276,24 @@ class Journal:
                         c.attribute,
                         dump_values(c.old),
                         dump_values(c.new),
-                        json.dumps(list(c.finding_ids)),
+                        dump_ids(c.finding_ids),
                         stamp,
                     )
                     for c in changes
                 ],
             )
+            ids = [row[0] for row in db.execute("SELECT id FROM changes WHERE batch_id = ? ORDER BY id", (batch_id,))]
             if kind == "apply":
-                db.executemany(
-                    "UPDATE decisions SET batch_id = ? WHERE finding_id = ? AND state = 'pending'",
-                    [(batch_id, fid) for c in changes for fid in c.finding_ids],
+                db.execute(
+                    "UPDATE decisions SET batch_id = ? WHERE state = 'pending' AND finding_id IN"
+                    " (SELECT j.value FROM changes AS c, json_each(c.finding_ids) AS j WHERE c.batch_id = ?)",
+                    (batch_id, batch_id),
                 )
-        return batch_id
+        rows = [
+            Change(i, batch_id, c.seq, c.dn, c.attribute, c.old, c.new, c.finding_ids, "pending", "", stamp)
+            for i, c in zip(ids, changes, strict=True)
+        ]
+        return batch_id, rows
 
     def record(
         self,
@@ -273,40 +302,49 @@ class Journal:
         *,
         sending: Sequence[Change] = (),
         unknown: Sequence[tuple[Change, str]] = (),
+        reverted: Sequence[Change] = (),
         finish: bool = False,
         note: str | None = None,
         durable: bool = False,
     ) -> None:
-        """In one transaction: the outcomes of changes (and what they mean for the decisions and,
-        for an undo, for the changes it reverted), pending changes about to be sent (``sending``)
-        or left without an answer (``unknown``, with why), and the batch finished or noted."""
+        """In one transaction: the outcomes of changes, pending changes about to be sent
+        (``sending``) or left without an answer (``unknown``, with why), the changes of an earlier
+        batch an undo reverted (``reverted``: now undone, and their decisions), and the batch
+        finished or noted. The decisions of an apply batch follow when it stops or finishes."""
         stamp = now()
         with self._commit(durable=durable or bool(sending) or finish) as db, self.ws.errors():
+            # Plain 'applied' answers (nearly all) and 'sending' marks in one statement each.
+            plain = [o.change.id for o in outcomes if o.state == "applied" and not o.message]
+            if plain:
+                db.execute(
+                    "UPDATE changes SET state = 'applied', server_message = '', updated_at = ?"
+                    " WHERE id IN (SELECT value FROM json_each(?)) AND state = 'pending'",
+                    (stamp, dump_ids(plain)),
+                )
             db.executemany(
                 "UPDATE changes SET state = ?, server_message = ?, updated_at = ? WHERE id = ? AND state = 'pending'",
-                [(o.state, o.message, stamp, o.change.id) for o in outcomes],
+                [(o.state, o.message, stamp, o.change.id) for o in outcomes if o.state != "applied" or o.message],
             )
+            if sending:
+                db.execute(
+                    "UPDATE changes SET server_message = ?, updated_at = ?"
+                    " WHERE id IN (SELECT value FROM json_each(?)) AND state = 'pending'",
+                    (SENDING, stamp, dump_ids(c.id for c in sending)),
+                )
             db.executemany(
                 "UPDATE changes SET server_message = ?, updated_at = ? WHERE id = ? AND state = 'pending'",
-                [(SENDING, stamp, c.id) for c in sending] + [(m, stamp, c.id) for c, m in unknown],
+                [(m, stamp, c.id) for c, m in unknown],
             )
-            if batch.kind == "apply":
-                db.executemany(
-                    "UPDATE decisions SET state = ?, batch_id = ? WHERE finding_id = ? AND state = 'pending'"
-                    " AND (batch_id IS NULL OR batch_id = ?)",
-                    [(o.state, batch.id, fid, batch.id) for o in outcomes for fid in o.change.finding_ids],
-                )
-            else:
-                done = [o for o in outcomes if o.state == "applied"]
-                db.executemany(
-                    "UPDATE changes SET state = 'undone', updated_at = ? WHERE batch_id = ? AND dn = ?"
-                    " AND attribute = ? AND state = 'applied'",
-                    [(stamp, batch.undoes, o.change.dn, o.change.attribute) for o in done],
-                )
-                db.executemany(
-                    "UPDATE decisions SET state = 'undone' WHERE finding_id = ? AND state = 'applied' AND batch_id = ?",
-                    [(fid, batch.undoes) for o in done for fid in o.change.finding_ids],
-                )
+            if batch.kind == "apply" and (finish or note):
+                db.execute(_SYNC_DECISIONS, (batch.id,))
+            db.executemany(
+                "UPDATE changes SET state = 'undone', updated_at = ? WHERE id = ? AND state = 'applied'",
+                [(stamp, c.id) for c in reverted],
+            )
+            db.executemany(
+                "UPDATE decisions SET state = 'undone' WHERE finding_id = ? AND state = 'applied' AND batch_id = ?",
+                [(fid, c.batch_id) for c in reverted for fid in c.finding_ids],
+            )
             if note:
                 db.execute(
                     "UPDATE batches SET note = note || ? WHERE id = ?",

@@ -14,7 +14,7 @@ import collections
 import contextlib
 import math
 import ssl
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Protocol
@@ -160,7 +160,7 @@ class WriteClient(Client, Protocol):
     sent: int
 
     def modify_many(
-        self, requests: Sequence[tuple[str, Sequence[ModifyChange]]], window: int = 1
+        self, requests: Iterable[tuple[str, Sequence[ModifyChange]]], window: int = 1
     ) -> Iterator[tuple[int, BaseException | None]]: ...
 
     def read_values(self, dn: str, attributes: list[str]) -> dict[str, list[bytes]] | None: ...
@@ -439,9 +439,10 @@ class Ldap3Client:
     # -- writing back
 
     def modify_many(
-        self, requests: Sequence[tuple[str, Sequence[ModifyChange]]], window: int = 1
+        self, requests: Iterable[tuple[str, Sequence[ModifyChange]]], window: int = 1
     ) -> Iterator[tuple[int, BaseException | None]]:
-        """Send each (dn, changes) as one modify request, in order, and yield (index, None) when the
+        """Send each (dn, changes) as one modify request, in order (the next request is taken from
+        ``requests`` only when it is about to be sent), and yield (index, None) when the
         server applied it or (index, exception) when it refused it. ldap3 here is synchronous: one
         request at a time, whatever ``window`` says. A lost connection raises (``sent`` tells how
         many requests went out)."""
@@ -682,9 +683,10 @@ class PythonLdapClient:
     # -- writing back
 
     def modify_many(
-        self, requests: Sequence[tuple[str, Sequence[ModifyChange]]], window: int = 1
+        self, requests: Iterable[tuple[str, Sequence[ModifyChange]]], window: int = 1
     ) -> Iterator[tuple[int, BaseException | None]]:
-        """Send each (dn, changes) as one modify request and yield (index, None) when the server
+        """Send each (dn, changes) as one modify request (the next request is taken from
+        ``requests`` only when it is about to be sent) and yield (index, None) when the server
         applied it or (index, exception) when it refused it, in request order. Up to ``window``
         requests are outstanding at once (pipelined on the one connection; each is still its own
         atomic modify). A lost connection or timeout raises; ``sent`` tells how many requests went out."""
