@@ -460,3 +460,21 @@ def test_journal_lists_batches_and_changes(
     assert "the value changed since the scan" in capsys.readouterr().out
     assert run(["journal", "7", "--db", db]) == 2
     assert "no batch 7" in capsys.readouterr().err
+
+
+def test_undo_refuses_to_delete_a_value_the_server_could_confuse_with_another(
+    tmp_path: Path, directory: Directory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Samba (unlike AD) lets 'smtp:a@x' join 'SMTP:a@x', and deleting 'smtp:a@x' may then take the
+    primary: undo leaves such an object alone."""
+    entries = [user("jo", proxyaddresses=("SMTP:jo@contoso.com", "smtp:jö@contoso.com"))]
+    db = setup(tmp_path, directory, entries, "--attribute", "proxyAddresses", "--all", "--value", "smtp:JO@contoso.com")
+    assert apply(db, "--yes") == 0
+    dn = "CN=jo,OU=Staff,DC=contoso,DC=com"
+    assert directory.get(dn, "proxyAddresses") == ["SMTP:jo@contoso.com", "smtp:JO@contoso.com"]
+    capsys.readouterr()
+    assert run(["undo", "1", "--db", db, "--yes", "--auth", "anonymous"]) == 1
+    out, err = capsys.readouterr()
+    assert "refused 1: 1 conflict" in out
+    assert "holds smtp:JO@contoso.com and SMTP:jo@contoso.com, which the server may take for one another" in err
+    assert directory.get(dn, "proxyAddresses") == ["SMTP:jo@contoso.com", "smtp:JO@contoso.com"]

@@ -209,13 +209,35 @@ _REASONS = {
 }
 
 
+# RFC 4511 names, whatever the client library calls them ("No such attribute", "noSuchAttribute").
+_RESULT_NAMES = {
+    10: "referral",
+    16: "noSuchAttribute",
+    17: "undefinedAttributeType",
+    18: "inappropriateMatching",
+    19: "constraintViolation",
+    20: "attributeOrValueExists",
+    21: "invalidAttributeSyntax",
+    32: "noSuchObject",
+    34: "invalidDNSyntax",
+    50: "insufficientAccessRights",
+    51: "busy",
+    52: "unavailable",
+    53: "unwillingToPerform",
+    64: "namingViolation",
+    65: "objectClassViolation",
+    67: "notAllowedOnRDN",
+    80: "other",
+}
+
+
 def reason_of(refusal: Refusal, when: str) -> str:
     return _REASONS.get(refusal.code or -1, refusal.name).format(when=when)
 
 
 def refusal_message(refusal: Refusal, when: str) -> str:
     """Ex) 'the value changed since the scan: noSuchAttribute (16): 00002085: AtrErr: ...'."""
-    text = f"{reason_of(refusal, when)}: {refusal.name}"
+    text = f"{reason_of(refusal, when)}: {_RESULT_NAMES.get(refusal.code or -1, refusal.name)}"
     if refusal.code is not None:
         text += f" ({refusal.code})"
     return text + (f": {refusal.message[:400]}" if refusal.message else "")
@@ -451,20 +473,33 @@ class Writer:
 
 
 def _verdict(group: _Group, current: dict[str, list[bytes]] | None) -> str:
-    """'applied', 'send', or a conflict message, for one object's changes and its current values."""
+    """'applied', 'send', or a conflict message, for one object's changes and its current values.
+
+    A change is applied when none of its old values and all of its new ones are there (and, for an
+    attribute holding one value, nothing else); it is to send when all old values and none of the
+    new ones are there (likewise). A value to delete that the server could confuse with another
+    one of the object (AD compares most values without regard to case, so deleting 'smtp:a@x'
+    may remove 'SMTP:a@x') is a conflict too: which one would go is not ours to guess.
+    """
     if current is None:
         return "conflict: the object is gone (moved, renamed or deleted)"
     states = []
     notes = []
     for c in group.changes:
-        now = set(current.get(c.attribute.lower(), []))
+        held = current.get(c.attribute.lower(), [])
+        now = set(held)
         old = {encode_value(v) for v in c.old}
         new = {encode_value(v) for v in c.new}
         single = c.attribute.lower() not in MULTI_VALUED
         if not (old & now) and new <= now and (not single or now == new):
             states.append("applied")
         elif old <= now and not (new & now) and (not single or now == old):
-            states.append("send")
+            twins = _twins(old, held)
+            if twins:
+                states.append("conflict")
+                notes.append(f"{c.attribute} holds {twins}, which the server may take for one another")
+            else:
+                states.append("send")
         else:
             states.append("conflict")
             shown = ", ".join(show_value(v.decode("utf-8", "replace")) for v in sorted(now)) or "(none)"
@@ -474,7 +509,21 @@ def _verdict(group: _Group, current: dict[str, list[bytes]] | None) -> str:
     if all(s == "send" for s in states):
         return "send"
     detail = "; ".join(notes) or "some of the object's changes are there and some are not"
-    return f"conflict: changed by someone else: {detail}"
+    return f"conflict: changed by someone else: {detail}" if "holds" not in detail else f"conflict: {detail}"
+
+
+def _twins(deleting: set[bytes], held: list[bytes]) -> str:
+    """Values held that equal a value to delete but for case ('' when there are none)."""
+
+    def fold(value: bytes) -> str:
+        return value.decode("utf-8", "replace").casefold()
+
+    found = []
+    for value in deleting:
+        same = [h for h in held if h != value and fold(h) == fold(value)]
+        if same:
+            found.extend([value, *same])
+    return " and ".join(show_value(v.decode("utf-8", "replace")) for v in found)
 
 
 # ---------------------------------------------------------------------------------------------
