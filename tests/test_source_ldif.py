@@ -215,6 +215,29 @@ def test_fold_of_an_attribute_not_asked_for_stays_with_it(tmp_path: Path) -> Non
     assert b.get("info") == (LONG_DESC,) and b.get("mail") == ("b@contoso.com",)
 
 
+def test_fold_before_the_value_or_inside_the_name(tmp_path: Path) -> None:
+    # Folding may cut anywhere: inside the name, right after the colon, inside fill spaces.
+    text = "\n".join(
+        [
+            "dn: CN=a,DC=contoso,DC=com",
+            "mai",
+            " l: a@contoso.com",
+            "displayName: ",
+            " Ann",
+            "sn:",
+            "   Smith",
+            "givenName: A",
+            " nn",
+            "",
+        ]
+    )
+    path = write(tmp_path, text)
+    expected = {"mail": ("a@contoso.com",), "displayname": ("Ann",), "sn": ("Smith",), "givenname": ("Ann",)}
+    assert read(path) == [Entry("CN=a,DC=contoso,DC=com", expected)]
+    rows = by_entry(frames(path, ["mail", "displayname", "sn", "givenname"]))
+    assert rows == [{"dn": ["CN=a,DC=contoso,DC=com"], **{k: list(v) for k, v in expected.items()}}]
+
+
 def test_comments_are_ignored_even_folded(tmp_path: Path) -> None:
     text = "\n".join(
         [

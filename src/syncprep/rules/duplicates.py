@@ -23,6 +23,21 @@ import polars as pl
 c = pl.col
 
 _LOW = c("value").str.strip_chars().str.to_lowercase()
+# What the spilled key rows store instead of the text of attr and code: a byte each.
+_SPILL_ATTRS = pl.Enum(
+    [
+        "userprincipalname",
+        "mail",
+        "proxyaddresses",
+        "msrtcsip-primaryuseraddress",
+        "mailnickname",
+        "targetaddress",
+        "samaccountname",
+        "ms-ds-consistencyguid",
+        "objectguid",
+    ]
+)
+_SPILL_CODES = pl.Enum(["X001", "X003", "X004", "X005", "X006", "X007", "A001"])
 KEY_SCHEMA = {"h": pl.UInt64, "eid": pl.UInt32, "attr": pl.String, "value": pl.String, "code": pl.String}
 DUP_SCHEMA = {"eid": pl.UInt32, "attr": pl.String, "value": pl.String, "code": pl.String, "group": pl.String}
 
@@ -135,7 +150,7 @@ class Index:
         if self._dir is None:
             self._dir = tempfile.TemporaryDirectory(prefix="syncprep-keys-")
         path = os.path.join(self._dir.name, f"keys-{len(self._files):05d}.arrow")
-        keys.write_ipc(path)
+        keys.with_columns(c("attr").cast(_SPILL_ATTRS), c("code").cast(_SPILL_CODES)).write_ipc(path)
         self._files.append(path)
         self.pairs.append(keys.select("h", "eid").unique())
 
@@ -151,7 +166,12 @@ class Index:
             return pl.DataFrame(schema=DUP_SCHEMA)
         pairs = pl.concat(self.pairs)
         shared = pairs.filter(c("h").is_duplicated())["h"].unique().implode()
-        exact = pl.scan_ipc(self._files).filter(c("h").is_in(shared)).collect()
+        exact = (
+            pl.scan_ipc(self._files)
+            .filter(c("h").is_in(shared))
+            .with_columns(c("attr").cast(pl.String), c("code").cast(pl.String))
+            .collect()
+        )
         if not exact.height:
             return pl.DataFrame(schema=DUP_SCHEMA)
         # The same key expressions as the batches used, group by group (a few (attr, code) pairs).
