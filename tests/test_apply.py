@@ -254,18 +254,26 @@ def test_the_global_catalog_and_another_server_are_refused(
     entries = problem_users()
     directory.objects.update(Directory(entries).objects)
     db = str(tmp_path / "w.db")
-    result = dataclasses.replace(scan_entries(tmp_path, entries), sources=("ldaps://dc1.contoso.com:636",))
+    result = dataclasses.replace(scan_entries(tmp_path, entries), sources=("ldaps://dc1.contoso.test:636",))
     with open_workspace(db, create=True) as ws:
         ws.record_scan(result)
     run(["accept", "--db", db, "--safety", "safe"])
     capsys.readouterr()
-    assert run(["apply", "gc://dc1.contoso.com", "--db", db, "--yes", "--auth", "anonymous"]) == 2
+    assert run(["apply", "gc://dc1.contoso.test", "--db", db, "--yes", "--auth", "anonymous"]) == 2
     assert "global catalog is a read-only copy" in capsys.readouterr().err
-    assert run(["apply", "ldaps://dc9.fabrikam.com", "--db", db, "--yes", "--auth", "anonymous"]) == 2
+    assert run(["apply", "ldaps://dc9.fabrikam.test", "--db", db, "--yes", "--auth", "anonymous"]) == 2
     assert "--force" in capsys.readouterr().err
-    assert run(["apply", "ldap://DC1.contoso.com", "--db", db, "--auth", "anonymous"]) == 0  # same host
-    assert run(["apply", "ldaps://dc2.contoso.com", "--db", db, "--yes", "--auth", "anonymous", "--force"]) == 0
+    assert run(["apply", "ldap://DC1.contoso.test", "--db", db, "--auth", "anonymous"]) == 0  # same host
+    assert run(["apply", "ldaps://dc2.contoso.test", "--db", db, "--yes", "--auth", "anonymous", "--force"]) == 0
     assert "warning: --force: writing the plan of scan 1" in capsys.readouterr().err
+
+
+def test_one_server_by_two_names() -> None:
+    from syncprep.apply import same_server
+
+    assert same_server("localhost", {"127.0.0.1"})
+    assert same_server("DC1.Contoso.test.", {"dc1.contoso.test"})
+    assert not same_server("dc9.fabrikam.test", {"dc1.contoso.test"})
 
 
 def test_passwords_stay_out_of_the_journal_and_the_output(

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import socket
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -112,14 +113,31 @@ def writable_endpoint(url: str) -> Endpoint:
 
 
 def _host(url: str) -> str | None:
-    return parse_url(url).host.lower() if is_ldap_url(url) else None
+    return parse_url(url).host.lower().rstrip(".") if is_ldap_url(url) else None
+
+
+def _addresses(host: str) -> set[str]:
+    try:
+        return {str(info[4][0]) for info in socket.getaddrinfo(host, None)}
+    except (OSError, UnicodeError):
+        return set()
+
+
+def same_server(host: str, others: set[str]) -> bool:
+    """Whether ``host`` names one of ``others``: the same name, or a name for the same address
+    (localhost and 127.0.0.1, dc1 and dc1.contoso.com)."""
+    host = host.lower().rstrip(".")
+    if host in others:
+        return True
+    mine = _addresses(host)
+    return bool(mine) and any(mine & _addresses(other) for other in others)
 
 
 def check_scan_target(scan: ScanRecord, endpoint: Endpoint, force: bool) -> str | None:
     """Refuse to write a plan to another directory than the one scanned (unless forced); a
     warning when the scan read files, which cannot be matched to a server."""
     hosts = {h for h in (_host(s) for s in scan.sources) if h}
-    if hosts and endpoint.host.lower() not in hosts:
+    if hosts and not same_server(endpoint.host, hosts):
         if not force:
             raise ConfigError(
                 f"the plan comes from scan {scan.id} of {', '.join(scan.sources)}, not {endpoint.url}: "
@@ -135,7 +153,8 @@ def check_scan_target(scan: ScanRecord, endpoint: Endpoint, force: bool) -> str 
 
 
 def check_batch_target(batch: Batch, endpoint: Endpoint, force: bool) -> None:
-    if _host(batch.source_url) != endpoint.host.lower() and not force:
+    host = _host(batch.source_url)
+    if not force and (host is None or not same_server(endpoint.host, {host})):
         raise ConfigError(
             f"batch {batch.id} was written to {batch.source_url}, not {endpoint.url}: give that URL "
             "(or pass --force for another domain controller of the same domain)"
@@ -559,6 +578,7 @@ def resume(
     endpoint: Endpoint,
     settings: LdapSettings,
     *,
+    note: str = "resumed",
     window: int = WINDOW,
     progress: Progress | None = None,
 ) -> Report:
@@ -567,7 +587,7 @@ def resume(
     journal = Journal(ws)
     writer = Writer(journal, client, batch, settings, endpoint, window=window, progress=progress)
     pending = _groups(journal.changes(batch.id, ("pending",)))
-    writer.record([], note=f"resumed with {len(pending)} object(s) to settle", durable=True)
+    writer.record([], note=f"{note}: {len(pending)} object(s) to settle", durable=True)
     to_send = writer.settle(pending)
     return writer.send(to_send)
 

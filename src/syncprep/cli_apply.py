@@ -64,11 +64,12 @@ def _settings(url: str, options: dict[str, Any]) -> LdapSettings:
     return settings
 
 
-def _note(settings: LdapSettings, command: str) -> str:
+def _note(settings: LdapSettings, command: str, client: object) -> str:
     """Who wrote, how (never the password)."""
     creds = settings.credentials
     who = creds.user or ("the Kerberos ticket" if creds.method == "kerberos" else "anonymous")
-    return f"{command} by syncprep {__version__} as {who} ({creds.method}, client {settings.client})"
+    library = {"PythonLdapClient": "python-ldap", "Ldap3Client": "ldap3"}.get(type(client).__name__, settings.client)
+    return f"{command} by syncprep {__version__} as {who} ({creds.method}, {library})"
 
 
 def _print_report(report: Report) -> None:
@@ -181,7 +182,7 @@ def apply_command(
                         client,
                         endpoint,
                         settings,
-                        note=_note(settings, "apply"),
+                        note=_note(settings, "apply", client),
                         progress=_progress(len(plan), "sent"),
                     )
                 )
@@ -222,7 +223,10 @@ def _resume(source_url: str | None, force: bool, db: str, options: dict[str, Any
                 client, endpoint, settings = clients[endpoint.url]
                 pending = batch.counts.get("queued", 0) + batch.counts.get("unknown", 0)
                 _err(f"resume: batch {batch.id} ({batch.kind}): {pending} change(s) without an answer; reading them")
-                reports.append(_run(lambda b=batch, c=client, e=endpoint, s=settings: resume(ws, b, c, e, s)))
+                note = _note(settings, "resume", client)
+                reports.append(
+                    _run(lambda b=batch, c=client, e=endpoint, s=settings, n=note: resume(ws, b, c, e, s, note=n))
+                )
                 _print_report(reports[-1])
         finally:
             for client, _e, _s in clients.values():
@@ -278,7 +282,7 @@ def undo_command(
                         client,
                         endpoint,
                         settings,
-                        note=_note(settings, f"undo of batch {batch.id}"),
+                        note=_note(settings, f"undo of batch {batch.id}", client),
                         progress=_progress(objects, "reverted"),
                     )
                 )
