@@ -19,7 +19,7 @@ import queue
 import re
 import threading
 from collections.abc import Callable, Iterator
-from itertools import chain
+from itertools import chain, repeat
 from typing import Any, TypeVar
 
 import polars as pl
@@ -224,26 +224,26 @@ class LdapSource:
             yield from _prefetch(lambda: self._frames(attributes, progress), depth=2)
 
     def _frames(self, attributes: frozenset[str] | None, progress: Progress) -> Iterator[pl.DataFrame]:
-        # Python touches each attribute once (three appends); values are flattened, decoded and
-        # spread to rows in C and Polars (see _frame).
+        # Python works per entry, not per attribute or value: keys and value lists are taken whole;
+        # flattening, decoding and spreading to rows happen in C and Polars (see _frame).
         eids: list[int] = []
         names: list[str] = []
         lists: list[list[bytes]] = []
-        binary: dict[str, bool] = {}  # attribute name as the server spells it -> holds bytes
+        known: set[str] = set()  # attribute names as the server spells them
+        binary: set[str] = set()  # those of them that hold bytes
         n = 0
         for dn, entry in self._records(attributes, progress):
-            eids.append(n)
+            new = entry.keys() - known
+            if new:
+                known |= new
+                binary |= {a for a in new if a.lower() in BINARY_ATTRIBUTES}
+            for attr in entry.keys() & binary:
+                entry[attr] = [base64.b64encode(v) for v in entry[attr]]
+            eids.extend(repeat(n, len(entry) + 1))
             names.append("dn")
+            names.extend(entry.keys())
             lists.append([dn.encode("utf-8")])
-            for attr, values in entry.items():
-                is_binary = binary.get(attr)
-                if is_binary is None:
-                    is_binary = binary[attr] = attr.lower() in BINARY_ATTRIBUTES
-                if is_binary:
-                    values = [base64.b64encode(v) for v in values]
-                eids.append(n)
-                names.append(attr)
-                lists.append(values)
+            lists.extend(entry.values())
             n += 1
             if n >= BATCH_ENTRIES:
                 yield _frame(eids, names, lists)
@@ -277,9 +277,13 @@ class LdapSource:
                 self._warn(f"{self.name}: the server does not offer paged results; reading without paging")
                 page_size = 0
             unreported = 0
+            plain: set[str] = set()  # attribute names seen without options
             for dn, entry in client.search(base, wanted, requested, page_size):
-                if any(";" in a for a in entry):  # ranged (member;range=0-1499) or tagged values: rare
-                    entry = self._untag(client, dn, entry)
+                new = entry.keys() - plain
+                if new:
+                    plain |= {a for a in new if ";" not in a}
+                    if any(";" in a for a in new):  # ranged (member;range=0-1499) or tagged values: rare
+                        entry = self._untag(client, dn, entry)
                 yield dn, entry
                 unreported += 1
                 if unreported == PROGRESS_EVERY:
