@@ -36,12 +36,11 @@ from .journal import Batch, Change, Journal, NewChange, Outcome, show_value
 from .plan import MULTI_VALUED, Plan
 from .sources.ldapclient import (
     Endpoint,
-    Failure,
-    Ldap3Client,
     LdapSettings,
     ModifyChange,
     Refusal,
     WriteClient,
+    describe,
     encode_value,
     explain,
     is_ldap_url,
@@ -175,34 +174,12 @@ def connect(endpoint: Endpoint, settings: LdapSettings) -> WriteClient:
         client.close()
         raise
     except Exception as exc:
-        failure = getattr(client, "classify", lambda _e: None)(exc) or _kerberos_failure(exc)
         client.close()
-        if failure is None:
+        error = describe(client, exc, endpoint, settings)
+        if error is None:
             raise
-        if failure[0] in (Failure.CONNECT, Failure.TLS) and not isinstance(client, Ldap3Client):
-            failure = _diagnose(endpoint, settings) or failure
-        raise SourceError(explain(failure[0], failure[1], endpoint, settings), source=endpoint.url) from None
+        raise error from None
     return client  # type: ignore[return-value]
-
-
-def _kerberos_failure(exc: BaseException) -> tuple[Failure, str] | None:
-    module = type(exc).__module__.lower()
-    if "gssapi" in module or "krb" in module:
-        return Failure.KERBEROS, str(exc)
-    return None
-
-
-def _diagnose(endpoint: Endpoint, settings: LdapSettings) -> tuple[Failure, str] | None:
-    """libldap says only "Can't contact LDAP server" when TLS fails; ldap3 tells why."""
-    probe = Ldap3Client(endpoint, settings)
-    try:
-        probe.connect()
-    except Exception as exc:
-        found = probe.classify(exc)
-        return found if found is not None and found[0] != Failure.OTHER else None
-    finally:
-        probe.close()
-    return None
 
 
 # ---------------------------------------------------------------------------------------------

@@ -35,12 +35,10 @@ from .ldapclient import (
     Client,
     Credentials,
     Endpoint,
-    Failure,
-    Ldap3Client,
     LdapSettings,
     Record,
     Secret,
-    explain,
+    describe,
     is_ldap_url,
     open_client,
     parse_url,
@@ -295,27 +293,12 @@ class LdapSource:
         except SyncprepError:
             raise
         except Exception as exc:
-            failure = getattr(client, "classify", lambda _e: None)(exc) or _kerberos_failure(exc)
-            if failure is None:
+            error = describe(client, exc, self.endpoint, self.settings)
+            if error is None:
                 raise
-            if failure[0] in (Failure.CONNECT, Failure.TLS) and not isinstance(client, Ldap3Client):
-                failure = self._diagnose() or failure
-            kind, detail = failure
-            raise SourceError(explain(kind, detail, self.endpoint, self.settings), source=self.name) from None
+            raise error from None
         finally:
             client.close()
-
-    def _diagnose(self) -> tuple[Failure, str] | None:
-        """libldap says only "Can't contact LDAP server" when TLS fails; ldap3 tells why."""
-        probe = Ldap3Client(self.endpoint, self.settings)
-        try:
-            probe.connect()
-        except Exception as exc:
-            found = probe.classify(exc)
-            return found if found is not None and found[0] != Failure.OTHER else None
-        finally:
-            probe.close()
-        return None
 
     def _base(self, root: dict[str, list[str]]) -> str:
         explicit = self.settings.base or self.endpoint.base
@@ -374,14 +357,6 @@ class LdapSource:
                 f"{self.name}: the global catalog does not hold {', '.join(canonical(a) for a in missing)}: "
                 "checks of these attributes see no values; scan each domain with ldap:// to include them"
             )
-
-
-def _kerberos_failure(exc: BaseException) -> tuple[Failure, str] | None:
-    """GSSAPI errors come from the gssapi package, not the LDAP library."""
-    module = type(exc).__module__.lower()
-    if "gssapi" in module or "krb" in module:
-        return Failure.KERBEROS, str(exc)
-    return None
 
 
 __all__ = [

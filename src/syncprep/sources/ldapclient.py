@@ -276,6 +276,37 @@ def _needs_sign_in(low: str) -> bool:
     return "successful bind must be completed" in low or "without authentication" in low
 
 
+def describe(client: Any, exc: BaseException, endpoint: Endpoint, settings: LdapSettings) -> SourceError | None:
+    """The one-line error for a failure of ``client``, or None when it is not a directory failure."""
+    failure = getattr(client, "classify", lambda _e: None)(exc) or _kerberos_failure(exc)
+    if failure is None:
+        return None
+    if failure[0] in (Failure.CONNECT, Failure.TLS) and not isinstance(client, Ldap3Client):
+        failure = _diagnose(endpoint, settings) or failure
+    return SourceError(explain(failure[0], failure[1], endpoint, settings), source=endpoint.url)
+
+
+def _kerberos_failure(exc: BaseException) -> tuple[Failure, str] | None:
+    """GSSAPI errors come from the gssapi package, not the LDAP library."""
+    module = type(exc).__module__.lower()
+    if "gssapi" in module or "krb" in module:
+        return Failure.KERBEROS, str(exc)
+    return None
+
+
+def _diagnose(endpoint: Endpoint, settings: LdapSettings) -> tuple[Failure, str] | None:
+    """libldap says only "Can't contact LDAP server" when TLS fails; ldap3 tells why."""
+    probe = Ldap3Client(endpoint, settings)
+    try:
+        probe.connect()
+    except Exception as exc:
+        found = probe.classify(exc)
+        return found if found is not None and found[0] != Failure.OTHER else None
+    finally:
+        probe.close()
+    return None
+
+
 _CERT_WORDS = ("certificate verify failed", "certificate_verify_failed", "self-signed", "self signed")
 
 
