@@ -764,3 +764,29 @@ def test_round_trip(tmp_path: Path, fold: int, entries: list[Entry]) -> None:
 def test_round_trip_in_small_batches(tmp_path: Path, entries: list[Entry]) -> None:
     # Batches of 4 lines: nearly every entry, and many folded lines, straddle a batch boundary.
     assert read(written(tmp_path, entries, 20), batch_lines=4) == entries
+
+
+def test_ldapsearch_paged_output_with_its_result_trailer(tmp_path: Path) -> None:
+    """ldapsearch without -LLL: comments, and after each page a result block echoing the paging control."""
+    text = (
+        "# extended LDIF\n#\n# LDAPv3\n# base <DC=contoso,DC=com> with scope subtree\n"
+        "# filter: (objectClass=user)\n# requesting: mail proxyAddresses\n# with pagedResults control: size=1\n#\n\n"
+        "# Ann, Staff, contoso.com\ndn: CN=Ann,OU=Staff,DC=contoso,DC=com\nobjectClass: user\n"
+        "mail: ann@contoso.com\nproxyAddresses: SMTP:ann@contoso.com\n\n"
+        "# search result\nsearch: 2\nresult: 0 Success\n"
+        "control: 1.2.840.113556.1.4.319 false MAUCAQAEAA==\npagedresults: cookie=\n\n"
+        "# Bob, Staff, contoso.com\ndn: CN=Bob,OU=Staff,DC=contoso,DC=com\nobjectClass: user\n"
+        "mail: ann@contoso.com\n\n"
+        "# search result\nsearch: 3\nresult: 0 Success\n"
+        "control: 1.2.840.113556.1.4.319 false MAUCAQAEAA==\npagedresults: cookie=\n\n"
+        "# numResponses: 3\n# numEntries: 2\n"
+    )
+    path = tmp_path / "ldapsearch.ldif"
+    path.write_text(text, encoding="utf-8")
+    entries = list(LdifSource(path).entries())
+    assert [e.dn for e in entries] == ["CN=Ann,OU=Staff,DC=contoso,DC=com", "CN=Bob,OU=Staff,DC=contoso,DC=com"]
+    assert entries[1].attributes["mail"] == ("ann@contoso.com",)
+    # Any other control still marks a change record.
+    path.write_text(text.replace("1.2.840.113556.1.4.319", "1.2.840.113556.1.4.805"), encoding="utf-8")
+    with pytest.raises(SourceError, match="control"):
+        list(LdifSource(path).entries())

@@ -49,6 +49,7 @@ _MESSAGES = {
 
 # Lines read whatever the rules need, because they decide what a record is.
 _ALWAYS = ("dn", "changetype", "control")
+PAGED_RESULTS_OID = "1.2.840.113556.1.4.319"
 # Options as AD writes them too: "member;range=0-1499", and the last range "member;range=1500-*".
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9\-.]*(;[A-Za-z0-9\-=.*]+)*$")
 _BASE64 = r"^[A-Za-z0-9+/]*={0,2}$"
@@ -449,8 +450,11 @@ def _refuse_changes(rows: pl.DataFrame, source: str) -> None:
     c = pl.col
     # ldifde writes "changetype: add" on every record: look at those lines only.
     candidates = rows.filter(c("attr").is_in(["changetype", "control"]))
+    # ldapsearch ends a paged search with a result trailer that echoes the paged-results control
+    # ("control: 1.2.840.113556.1.4.319 false ..."): a search control, never part of a change.
+    paged = c("value").str.strip_chars_start().str.starts_with(PAGED_RESULTS_OID)
     changes = candidates.filter(
-        ((c("attr") == "changetype") & (c("value").str.to_lowercase() != "add")) | (c("attr") == "control")
+        ((c("attr") == "changetype") & (c("value").str.to_lowercase() != "add")) | ((c("attr") == "control") & ~paged)
     ).sort("ln")
     if changes.height:
         _raise_at(changes, "control" if changes["attr"][0] == "control" else "change", source)
