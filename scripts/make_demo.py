@@ -326,7 +326,7 @@ def planted(b: Builder) -> None:
     )
     b.user("Kai", "Vogel", ou=ou, cn="Kai Vogel (soft hyphen in display name)", display="Kai Vo\u00adgel")
     b.user("Mia", "Frank", ou=ou, cn="Mia Frank (& in alias)", extra={"mailNickname": ["mia&frank"]})
-    b.user("Ola", "Berg", ou=ou, cn="Ola Berg (sAMAccountName with +)", sam=b.sam("ola+berg"))
+    b.user("Ola", "Berg", ou=ou, cn="Ola Berg (plus sign in sAMAccountName)", sam=b.sam("ola+berg"))
     # format, localpart, domainpart
     b.user("Paul", "Allen", ou=ou, cn="Paul Allen (two @ in mail)", extra={"mail": ["paul.allen@@contoso.com"]})
     b.user(
