@@ -191,3 +191,27 @@ def scan_entries(tmp_path: Path) -> Callable[..., ScanResult]:
         return scan([LdifSource(path)], options)
 
     return run
+
+
+def test_a_repair_the_object_already_holds_becomes_a_removal(tmp_path: Path) -> None:
+    """'smtp:jörg@…' repaired is 'smtp:jorg@…', which the object holds as its primary in another case."""
+    entry = Entry(
+        "CN=Jorg,OU=Staff,DC=contoso,DC=com",
+        {
+            "objectClass": ("top", "person", "organizationalPerson", "user"),
+            "cn": ("Jorg",),
+            "sAMAccountName": ("jorg",),
+            "userPrincipalName": ("jorg@contoso.com",),
+            "mail": ("jorg@contoso.com",),
+            "proxyAddresses": ("SMTP:jorg@contoso.com", "smtp:jörg@contoso.com", "smtp:ärne@contoso.com"),
+        },
+    )
+    path = tmp_path / "jorg.ldif"
+    with open(path, "w", encoding="utf-8") as handle:
+        write_entries([entry], handle)
+    found = {f.value: f for f in scan([LdifSource(path)], ScanOptions()).findings if f.attribute == "proxyAddresses"}
+    twin = found["smtp:jörg@contoso.com"]
+    assert (twin.action, twin.update, twin.safety) == (Action.REMOVE, None, Safety.UNSAFE)
+    # A repair nobody holds yet stays an edit.
+    other = found["smtp:ärne@contoso.com"]
+    assert (other.action, other.update) == (Action.EDIT, "smtp:arne@contoso.com")

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 import polars as pl
 
 from .domains import DomainPolicy
-from .fixes import Suggestion, suggest
+from .fixes import Suggestion, not_a_twin, suggest
 from .model import Action, ErrorType, Finding, Holder, ObjectKind, Safety, Severity, Skipped
 from .rules import duplicates, objects, scope, values
 from .rules.catalog import BY_CODE, RULES, Rule, select_rules
@@ -243,7 +243,9 @@ def _context(proxies: pl.DataFrame | None, inscope: pl.DataFrame, eids: pl.Serie
         "eid", "cn", "givenname", "sn", "mail", "userprincipalname", "mailnickname", "kind"
     )
     if proxies is None or not proxies.height:
-        return rows.with_columns(primary=pl.lit(None, pl.String), primaries=pl.lit(None, pl.String))
+        return rows.with_columns(
+            primary=pl.lit(None, pl.String), primaries=pl.lit(None, pl.String), addresses=pl.lit(None, pl.String)
+        )
     primaries = (
         proxies.filter(c("eid").is_in(eids.implode()) & c("value").str.strip_chars().str.starts_with("SMTP:"))
         .group_by("eid")
@@ -252,7 +254,12 @@ def _context(proxies: pl.DataFrame | None, inscope: pl.DataFrame, eids: pl.Serie
             primaries=c("low").str.slice(5).str.join("\n"),
         )
     )
-    return rows.join(primaries, on="eid", how="left")
+    held = (
+        proxies.filter(c("eid").is_in(eids.implode()))
+        .group_by("eid")
+        .agg(addresses=c("low").str.strip_chars().str.join("\n"))
+    )
+    return rows.join(primaries, on="eid", how="left").join(held, on="eid", how="left")
 
 
 def _cn(dn: str, cn: str | None) -> str:
@@ -311,6 +318,8 @@ def _findings(state: _State, rules: tuple[Rule, ...], ctx: CheckContext) -> list
             fix = _duplicate_fix(eid, value, group_ids, keepers, members, info)
         else:
             fix = suggest(attr, value, frozenset(errors), frozenset(ordered), context.get(eid, {}), ctx)
+            if attr == "proxyaddresses":
+                fix = not_a_twin(value, fix, context.get(eid, {}))
         out.append(
             Finding(
                 dn=dn,

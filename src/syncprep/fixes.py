@@ -166,6 +166,25 @@ def suggest(
     return _address(attr, value, errors, codes, ctx_row, check)
 
 
+def not_a_twin(value: str, fix: Suggestion, ctx_row: Mapping[str, str | None]) -> Suggestion:
+    """An edit must not write an address the object already holds in another case.
+
+    Ex) smtp:jörg.lang@x next to SMTP:jorg.lang@x: the repaired smtp:jorg.lang@x is already there.
+    AD refuses such an add; some servers take it and later delete the wrong one of the two. The
+    repaired address is already served, so the faulty one goes (a primary needs a person's choice).
+    """
+    if fix.action != Action.EDIT or fix.update is None:
+        return fix
+    new = fix.update.strip().lower()
+    if new == value.strip().lower() or new not in set((ctx_row.get("addresses") or "").split("\n")):
+        return fix
+    if value.strip().startswith("SMTP:"):
+        return Suggestion(
+            None, Safety.MANUAL, Action.EDIT, "its repaired form is already another address here: choose the primary"
+        )
+    return Suggestion(None, Safety.UNSAFE, Action.REMOVE, "its repaired form is already an address of this object")
+
+
 def _primary(value: str, ctx_row: Mapping[str, str | None]) -> Suggestion:
     prefix, rest = _split_type(value)
     mail = (ctx_row.get("mail") or "").strip().lower()

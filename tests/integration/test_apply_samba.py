@@ -186,17 +186,38 @@ def test_apply_then_undo_restores_an_identical_export(
     assert {state for _dn, _a, state, _m in journal(db, 1)} <= {"undone", "failed"}
 
 
-def test_undo_refuses_a_value_the_server_could_take_for_another(
+def test_a_repaired_address_the_object_already_holds_is_removed_not_added(
     server: SambaServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The sample's fix for 'smtp:jörg.lang@contoso.com' is 'smtp:jorg.lang@contoso.com', which the
-    object already holds as its primary 'SMTP:jorg.lang@contoso.com'. AD refuses to add it (its
-    values compare without case); Samba adds it, and would then delete the primary when asked to
-    delete 'smtp:jorg.lang@contoso.com'. Undo sees the two and leaves both."""
+    """Jörg holds 'smtp:jörg.lang@contoso.com' beside his primary 'SMTP:jorg.lang@contoso.com': the
+    repaired address is already there, so the fix removes the faulty one and the primary stays."""
     db = tmp_path / "w.db"
     dn = JORG.format(base=server.seed_base)
     assert scan_db(server, db) == 0
     assert run(["accept", "--db", str(db), "--dn-suffix", dn, "--attribute", "proxyAddresses", "--all"]) == 0
+    assert run(["apply", server.ldaps_url, "--db", str(db), "--yes", *connection(server)]) == 0
+    after = values(server, dn, "proxyAddresses")
+    assert "SMTP:jorg.lang@contoso.com" in after
+    assert not any(v.lower() == "smtp:jörg.lang@contoso.com" for v in after)
+
+
+def test_undo_refuses_a_value_the_server_could_take_for_another(
+    server: SambaServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An administrator edits 'smtp:jörg.lang@contoso.com' to 'smtp:jorg.lang@contoso.com', which the
+    object already holds as its primary 'SMTP:jorg.lang@contoso.com'. AD refuses to add it (its
+    values compare without case); Samba adds it, and would then delete the primary when asked to
+    delete 'smtp:jorg.lang@contoso.com'. Undo sees the two and leaves both."""
+    import json
+
+    db = tmp_path / "w.db"
+    dn = JORG.format(base=server.seed_base)
+    assert scan_db(server, db) == 0
+    capsys.readouterr()
+    assert run(["findings", "--db", str(db), "--format", "jsonl"]) in (0, 1)
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    (finding,) = [r for r in rows if r["dn"] == dn and r["value"] == "smtp:jörg.lang@contoso.com"]
+    assert run(["edit", str(finding["id"]), "--db", str(db), "--update", "smtp:jorg.lang@contoso.com"]) == 0
     code = run(["apply", server.ldaps_url, "--db", str(db), "--yes", *connection(server)])
     if code == 1:  # refused like AD does: nothing to undo
         assert "the new value is already there" in capsys.readouterr().out
