@@ -177,7 +177,7 @@ def test_open_source_recognises_urls() -> None:
 
 
 def test_prefetch_keeps_order_and_raises_errors_in_place() -> None:
-    from syncprep.sources.ldap import _prefetch
+    from syncprep.sources.base import ahead
 
     def items() -> Iterator[int]:
         yield from range(5)
@@ -185,7 +185,7 @@ def test_prefetch_keeps_order_and_raises_errors_in_place() -> None:
 
     got: list[int] = []
     with pytest.raises(ValueError, match="server gone"):
-        for item in _prefetch(items, depth=2):
+        for item in ahead(items, 2, "test-reader"):
             got.append(item)
     assert got == [0, 1, 2, 3, 4]
 
@@ -193,7 +193,7 @@ def test_prefetch_keeps_order_and_raises_errors_in_place() -> None:
 def test_prefetch_closes_the_reader_when_the_consumer_stops() -> None:
     import threading
 
-    from syncprep.sources.ldap import _prefetch
+    from syncprep.sources.base import ahead
 
     closed = threading.Event()
 
@@ -203,7 +203,7 @@ def test_prefetch_closes_the_reader_when_the_consumer_stops() -> None:
         finally:
             closed.set()
 
-    stream = _prefetch(items, depth=2)
+    stream = ahead(items, 2, "test-reader")
     assert next(stream) == 0
     stream.close()  # type: ignore[attr-defined]
     assert closed.wait(5), "the reader thread should stop and close its source"

@@ -22,8 +22,6 @@ values, add the old ones) under the same guard.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import socket
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -59,19 +57,6 @@ Progress = Callable[[int], None]
 
 # ---------------------------------------------------------------------------------------------
 # counting and checking
-
-
-@contextlib.contextmanager
-def paused_gc() -> Iterator[None]:
-    """The cycle collector off while a batch is planned and sent: it makes tens of thousands of
-    small objects and no cycles, and a collection walks every object (a fifth of the time)."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 def value_changes(changes: Sequence[tuple[Sequence[object], Sequence[object]]]) -> int:
@@ -634,7 +619,6 @@ __all__ = [
     "check_undoable",
     "connect",
     "journal_changes",
-    "paused_gc",
     "plan_value_changes",
     "resume",
     "undo",

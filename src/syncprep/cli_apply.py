@@ -28,7 +28,6 @@ from .apply import (
     check_threshold,
     check_undoable,
     connect,
-    paused_gc,
     plan_value_changes,
     resume,
     undo,
@@ -40,6 +39,7 @@ from .cli_fix import _db_option, _err, _show
 from .errors import ConfigError
 from .journal import Batch, Journal, is_locked, show_value, writer_lock
 from .plan import AttributeChange, ObjectChange, Plan, PlanConflict, build_plan, write_plan
+from .runtime import paused_gc
 from .sources.ldapclient import LdapSettings, WriteClient
 from .workspace import DecisionAction, open_workspace
 

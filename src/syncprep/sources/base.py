@@ -14,8 +14,10 @@ duplicate index spans the scan.
 from __future__ import annotations
 
 import base64
+import queue
+import threading
 from collections.abc import Callable, Iterable, Iterator
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 import polars as pl
 
@@ -95,3 +97,67 @@ def entries_to_frame(entries: Iterable[Entry], attributes: frozenset[str] | None
                 attrs.append(base)
                 values.append(as_text(base, v))
     return pl.DataFrame({"eid": eids, "attr": attrs, "value": values}, schema=BATCH_SCHEMA)
+
+
+T = TypeVar("T")
+Emit = Callable[[T], bool]
+
+
+def in_background(produce: Callable[[Emit[T]], None], depth: int, name: str) -> Iterator[T]:
+    """What ``produce`` emits, made in a thread of its own at most ``depth`` items ahead.
+
+    ``produce(emit)`` calls ``emit(item)`` for each item; ``emit`` returns True once the consumer
+    has stopped, and the producer should then stop too. An error while producing is raised here, in
+    the consumer's thread; when the consumer stops early (an error, or it had enough), this waits
+    for the producer to finish, so nothing it reads is pulled away from under it.
+    """
+    handoff: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(kind: str, item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                handoff.put((kind, item), timeout=0.1)
+                return False
+            except queue.Full:
+                continue
+        return True
+
+    def run() -> None:
+        try:
+            produce(lambda item: put("item", item))
+        except BaseException as exc:  # handed to the consumer, which raises it
+            put("error", exc)
+        else:
+            put("end", None)
+
+    worker = threading.Thread(target=run, name=name, daemon=True)
+    worker.start()
+    try:
+        while True:
+            kind, item = handoff.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join()
+
+
+def ahead(make: Callable[[], Iterator[T]], depth: int, name: str) -> Iterator[T]:
+    """``make()``'s items, read in a thread of their own; the iterator is closed when reading stops."""
+
+    def produce(emit: Emit[T]) -> None:
+        items = make()
+        try:
+            for item in items:
+                if emit(item):
+                    return
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+
+    return in_background(produce, depth, name)

@@ -13,21 +13,18 @@ saying what to try. The password lives in a ``Secret`` and is never part of a me
 from __future__ import annotations
 
 import base64
-import contextlib
-import gc
-import queue
 import re
-import threading
 from collections.abc import Callable, Iterator
 from itertools import chain, repeat
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import polars as pl
 
 from ..errors import ConfigError, SourceError, SyncprepError
 from ..model import Entry
+from ..runtime import paused_gc
 from ..schema import BINARY_ATTRIBUTES, canonical
-from .base import Progress
+from .base import Progress, ahead
 from .ldapclient import (
     AUTH_METHODS,
     CLIENTS,
@@ -111,71 +108,6 @@ def _check_filter(text: str) -> None:
 T = TypeVar("T")
 
 
-@contextlib.contextmanager
-def _no_cyclic_gc() -> Iterator[None]:
-    """Pause Python's cycle collector while entries stream in.
-
-    Each entry arrives as a dict of lists: millions of container objects that are freed by reference
-    counting anyway, but that make the collector walk the whole heap again and again (a quarter of
-    the reading time). Nothing syncprep builds while reading forms cycles.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-def _prefetch(make: Callable[[], Iterator[T]], depth: int) -> Iterator[T]:
-    """Run ``make()`` in a thread, ``depth`` items ahead; its errors surface here, in order.
-
-    If the consumer stops early, the thread notices within a tenth of a second and closes the
-    iterator it was reading (and with it the connection).
-    """
-    channel: queue.Queue[tuple[str, Any]] = queue.Queue(depth)
-    stop = threading.Event()
-
-    def put(item: tuple[str, Any]) -> bool:
-        while not stop.is_set():
-            try:
-                channel.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def work() -> None:
-        try:
-            items = make()
-            try:
-                for item in items:
-                    if not put(("item", item)):
-                        return
-            finally:
-                close = getattr(items, "close", None)
-                if close is not None:
-                    close()
-            put(("done", None))
-        except BaseException as exc:  # handed to the consumer, which raises it
-            put(("error", exc))
-
-    reader = threading.Thread(target=work, name="syncprep-ldap-reader", daemon=True)
-    reader.start()
-    try:
-        while True:
-            kind, value = channel.get()
-            if kind == "item":
-                yield value
-            elif kind == "done":
-                return
-            else:
-                raise value
-    finally:
-        stop.set()
-
-
 def _frame(eids: list[int], names: list[str], lists: list[list[bytes]]) -> pl.DataFrame:
     """A batch frame from one row per (entry, attribute) with its raw values (binary ones in base64).
 
@@ -218,8 +150,8 @@ class LdapSource:
 
     def batches(self, attributes: frozenset[str] | None, progress: Progress) -> Iterator[pl.DataFrame]:
         # A reader thread waits for the server and builds the next batch while the engine checks this one.
-        with _no_cyclic_gc():
-            yield from _prefetch(lambda: self._frames(attributes, progress), depth=2)
+        with paused_gc():
+            yield from ahead(lambda: self._frames(attributes, progress), 2, "syncprep-ldap-reader")
 
     def _frames(self, attributes: frozenset[str] | None, progress: Progress) -> Iterator[pl.DataFrame]:
         # Python works per entry, not per attribute or value: keys and value lists are taken whole;

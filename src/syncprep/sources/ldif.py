@@ -12,27 +12,24 @@ from __future__ import annotations
 
 import base64
 import os
-import queue
 import re
 import shutil
 import tempfile
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn, TypeVar
+from typing import NoReturn
 
 import polars as pl
 
 from ..errors import SourceError
 from ..model import Entry
 from ..schema import BINARY_ATTRIBUTES
-from .base import BATCH_SCHEMA, Parts, Progress, no_progress
+from .base import BATCH_SCHEMA, Parts, Progress, ahead, in_background, no_progress
 
 BATCH_LINES = 700_000
 
-T = TypeVar("T")
 
 # Why each kind of line is refused.
 _MESSAGES = {
@@ -87,7 +84,7 @@ class LdifSource:
         They are prepared in a thread of their own, one batch ahead: Polars lets go of the
         interpreter while it works, so reading the next batch overlaps the rules on this one.
         """
-        for parts in _ahead(self._parts(attributes, progress, binary=False)):
+        for parts in ahead(lambda: self._parts(attributes, progress, binary=False), 1, "syncprep-ldif-batches"):
             yield {attr: part.drop("ln") for attr, part in parts.items()}
 
     def entries(self) -> Iterator[Entry]:
@@ -259,83 +256,8 @@ def _bounded_batches(lf: pl.LazyFrame, size: int) -> Iterator[pl.DataFrame]:
     queue is full the engine waits, so a slow consumer (the rules) never makes batches pile up in
     memory. An error in the engine is raised here, in the reader's thread.
     """
-    handoff: queue.Queue[pl.DataFrame | BaseException | None] = queue.Queue(maxsize=2)
-    stop = threading.Event()
-
-    def deliver(batch: pl.DataFrame) -> bool:
-        handoff.put(batch)
-        return stop.is_set()  # True tells the engine to stop early
-
-    def run() -> None:
-        try:
-            lf.sink_batches(deliver, chunk_size=size)
-        except BaseException as exc:
-            handoff.put(exc)
-        else:
-            handoff.put(None)
-
-    worker = threading.Thread(target=run, name="syncprep-ldif", daemon=True)
-    worker.start()
-    try:
-        while True:
-            item = handoff.get()
-            if item is None:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        # The consumer stopped early (an error, or it had enough): let the engine finish.
-        stop.set()
-        while worker.is_alive():
-            try:
-                handoff.get(timeout=0.1)
-            except queue.Empty:
-                continue
-
-
-def _ahead(items: Iterator[T], depth: int = 1) -> Iterator[T]:
-    """``items``, produced in a thread of their own at most ``depth`` ahead of the consumer.
-
-    An error while producing is raised here, in the consumer's thread; a consumer that stops
-    early stops the producer too (at its next item).
-    """
-    handoff: queue.Queue[tuple[str, object]] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def run() -> None:
-        try:
-            for item in items:
-                handoff.put(("item", item))
-                if stop.is_set():
-                    break
-        except BaseException as exc:
-            handoff.put(("error", exc))
-        else:
-            handoff.put(("end", None))
-        finally:
-            close = getattr(items, "close", None)
-            if close is not None:
-                close()
-
-    worker = threading.Thread(target=run, name="syncprep-ldif-batches", daemon=True)
-    worker.start()
-    try:
-        while True:
-            kind, item = handoff.get()
-            if kind == "end":
-                return
-            if kind == "error":
-                assert isinstance(item, BaseException)
-                raise item
-            yield item  # type: ignore[misc]
-    finally:
-        stop.set()
-        while worker.is_alive():
-            try:
-                handoff.get(timeout=0.1)
-            except queue.Empty:
-                continue
+    # sink_batches stops the engine when its callback returns True, as emit does once the reader stops.
+    return in_background(lambda emit: lf.sink_batches(emit, chunk_size=size), 2, "syncprep-ldif")
 
 
 def _utf8_error(path: Path, source: str) -> SourceError:
