@@ -24,6 +24,7 @@ from syncprep.cli import main, run
 from syncprep.model import Action, Entry, ErrorType, ObjectKind, Safety, Severity
 from syncprep.output.formats import IDFIX_COLUMNS, restore
 from syncprep.output.ldif import write_entries
+from test_workspace import BASE, user
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 IDFIX_FIXTURE = SHARED_DATA / "idfix-error-ou" / "idfix-error-ou.ldif"
@@ -35,9 +36,6 @@ CONTRACT_KEYS = {
 }
 HOLDER_KEYS = {"dn", "attribute", "object_class"}
 CSV_HEADER = "DISTINGUISHEDNAME,COMMONNAME,OBJECTCLASS,ATTRIBUTE,ERROR,VALUE,UPDATE,PROPOSEDACTION,ACTION"
-
-USER_CLASSES = ("top", "person", "organizationalPerson", "user")
-BASE = "OU=Staff,DC=contoso,DC=com"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -71,23 +69,6 @@ def process(*args: str | Path, cwd: Path) -> Outcome:
         cwd=cwd, env=env, capture_output=True, text=True, encoding="utf-8", timeout=120, check=False,
     )
     return Outcome(done.returncode, done.stdout, done.stderr)
-
-
-def user(name: str, base: str = BASE, **attrs: str | tuple[str, ...]) -> Entry:
-    """A valid, mail-enabled user; keyword arguments replace or add attributes (lower-case names)."""
-    attributes: dict[str, tuple[str, ...]] = {
-        "objectclass": USER_CLASSES,
-        "cn": (name,),
-        "samaccountname": (name,),
-        "userprincipalname": (f"{name}@contoso.com",),
-        "mail": (f"{name}@contoso.com",),
-        "mailnickname": (name,),
-        "displayname": (name.capitalize(),),
-        "proxyaddresses": (f"SMTP:{name}@contoso.com",),
-    }
-    for key, value in attrs.items():
-        attributes[key] = value if isinstance(value, tuple) else (value,)
-    return Entry(f"CN={name},{base}", attributes)
 
 
 def ldif(path: Path, entries: Iterable[Entry]) -> Path:

@@ -36,7 +36,8 @@ BASE = "OU=Staff,DC=contoso,DC=com"
 USER_CLASSES = ("top", "person", "organizationalPerson", "user")
 
 
-def user(name: str, dn: str | None = None, **attrs: str | tuple[str, ...]) -> Entry:
+def user(name: str, dn: str | None = None, base: str = BASE, **attrs: str | tuple[str, ...]) -> Entry:
+    """A valid, mail-enabled user; keyword arguments replace or add attributes (lower-case names)."""
     attributes: dict[str, tuple[str, ...]] = {
         "objectclass": USER_CLASSES,
         "cn": (name,),
@@ -49,7 +50,7 @@ def user(name: str, dn: str | None = None, **attrs: str | tuple[str, ...]) -> En
     }
     for key, value in attrs.items():
         attributes[key] = value if isinstance(value, tuple) else (value,)
-    return Entry(dn or f"CN={name},{BASE}", attributes)
+    return Entry(dn or f"CN={name},{base}", attributes)
 
 
 def scan_entries(tmp_path: Path, entries: Iterable[Entry], name: str = "dir.ldif", **options: object) -> ScanResult:
