@@ -25,7 +25,6 @@ both tools through a file or an environment variable, never the command line.
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import subprocess
@@ -37,6 +36,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "src"))
 
+from live import require, slapd_parser  # noqa: E402
 from scan import measure  # noqa: E402
 from syncprep.decisions import accept  # noqa: E402
 from syncprep.engine import ScanOptions, ScanResult  # noqa: E402
@@ -119,18 +119,10 @@ def reverse_ldif(targets: list[tuple[str, str]], out: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--url", default="ldap://127.0.0.1:3890")
-    parser.add_argument("--bind-dn", default="cn=admin,DC=contoso,DC=com")
-    parser.add_argument("--password-env", default="SLAPD_PASSWORD", help="variable holding the bind password")
-    parser.add_argument("--base", default="DC=contoso,DC=com")
+    parser = slapd_parser(__doc__)
     parser.add_argument("--changes", type=int, default=10_000, help="value changes (one object each)")
-    parser.add_argument("--runs", type=int, default=3, help="runs per measurement; the best is reported")
-    parser.add_argument("--clients", default="python-ldap,ldap3", help="syncprep --client values to measure")
     args = parser.parse_args()
-    if shutil.which("ldapmodify") is None:
-        raise SystemExit("ldapmodify is not installed (Debian: apt-get install ldap-utils)")
-    password = os.environ.get(args.password_env, "syncprep-test")
+    password = require("ldapmodify", args)
     env_name = "SYNCPREP_BENCH_PASSWORD"
     os.environ[env_name] = password
 

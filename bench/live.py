@@ -61,18 +61,28 @@ def count_objects(url: str, bind_dn: str, password_file: str, base: str) -> int:
     return sum(1 for line in done.stdout.splitlines() if line.startswith(b"dn:"))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def slapd_parser(doc: str | None) -> argparse.ArgumentParser:
+    """Options of the benchmarks against the test slapd (tests/servers/slapd.sh)."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", default="ldap://127.0.0.1:3890")
     parser.add_argument("--bind-dn", default="cn=admin,DC=contoso,DC=com")
     parser.add_argument("--password-env", default="SLAPD_PASSWORD", help="variable holding the bind password")
     parser.add_argument("--base", default="DC=contoso,DC=com")
     parser.add_argument("--runs", type=int, default=3, help="runs per measurement; the best is reported")
     parser.add_argument("--clients", default="python-ldap,ldap3", help="syncprep --client values to measure")
-    args = parser.parse_args()
-    if shutil.which("ldapsearch") is None:
-        raise SystemExit("ldapsearch is not installed (Debian: apt-get install ldap-utils)")
-    password = os.environ.get(args.password_env, "syncprep-test")
+    return parser
+
+
+def require(tool: str, args: argparse.Namespace) -> str:
+    """Stop unless OpenLDAP's client TOOL is installed; the bind password."""
+    if shutil.which(tool) is None:
+        raise SystemExit(f"{tool} is not installed (Debian: apt-get install ldap-utils)")
+    return os.environ.get(args.password_env, "syncprep-test")
+
+
+def main() -> None:
+    args = slapd_parser(__doc__).parse_args()
+    password = require("ldapsearch", args)
 
     attributes = sorted(canonical(a) for a in needed_attributes(select_rules(ScanOptions().context(), (), ())))
     with tempfile.TemporaryDirectory() as tmp:
