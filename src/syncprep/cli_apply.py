@@ -35,10 +35,10 @@ from .apply import (
     value_changes,
     writable_endpoint,
 )
-from .cli_fix import _db_option, _err, _show
+from .cli_fix import _db_option, _err, _plan_or_conflicts, _show
 from .errors import ConfigError
 from .journal import Batch, Journal, is_locked, show_value, writer_lock
-from .plan import AttributeChange, ObjectChange, Plan, PlanConflict, build_plan, write_plan
+from .plan import AttributeChange, ObjectChange, Plan, write_plan
 from .runtime import paused_gc
 from .sources.ldapclient import LdapSettings, WriteClient
 from .workspace import DecisionAction, open_workspace
@@ -135,12 +135,7 @@ def apply_command(
         scan = ws.require_scan()
         journal = Journal(ws)
         unfinished = journal.unfinished()
-        try:
-            plan = build_plan(ws)
-        except PlanConflict as exc:
-            for conflict in exc.conflicts:
-                _err(f"conflict: {conflict}")
-            raise
+        plan = _plan_or_conflicts(ws)
         warning = check_scan_target(scan, endpoint, force)
         if warning:
             _err(f"warning: {warning}")
@@ -166,32 +161,45 @@ def apply_command(
                 else:
                     change = f"REMOVE {_show(intent.old)}"
                 _err(f"warning: unsafe: finding {intent.finding_id}: {intent.dn}: {intent.attribute} {change}")
-            extra = f" --max-changes {values}" if values > max_changes else ""
-            _err(f"dry run: would send {what} to {endpoint.url}; nothing was written: add --yes{extra} to write")
+            _dry_run_done(what, endpoint, values, max_changes)
             return
         check_threshold(values, max_changes)
         settings = _settings(source_url, options)
-        with writer_lock(ws.path):
-            client = connect(endpoint, settings)
-            try:
-                _err(f"apply: sending {what} to {endpoint.url}")
-                report = _run(
-                    lambda: apply_plan(
-                        ws,
-                        plan,
-                        client,
-                        endpoint,
-                        settings,
-                        note=_note(settings, "apply", client),
-                        progress=_progress(len(plan), "sent"),
-                    )
-                )
-            finally:
-                client.close()
+        report = _write(
+            ws,
+            endpoint,
+            settings,
+            f"apply: sending {what} to {endpoint.url}",
+            lambda client: apply_plan(
+                ws,
+                plan,
+                client,
+                endpoint,
+                settings,
+                note=_note(settings, "apply", client),
+                progress=_progress(len(plan), "sent"),
+            ),
+        )
     _print_report(report)
     if report.failed:
         _err("the refused changes are recorded (syncprep journal); their findings show decision state 'failed'")
     sys.exit(_exit_code([report]))
+
+
+def _dry_run_done(what: str, endpoint: Any, values: int, max_changes: int) -> None:
+    extra = f" --max-changes {values}" if values > max_changes else ""
+    _err(f"dry run: would send {what} to {endpoint.url}; nothing was written: add --yes{extra} to write")
+
+
+def _write(ws: Any, endpoint: Any, settings: LdapSettings, message: str, operation: Any) -> Report:
+    """Connect (holding the workspace's writer lock), say what is sent, run the operation, close."""
+    with writer_lock(ws.path):
+        client = connect(endpoint, settings)
+        try:
+            _err(message)
+            return _run(lambda: operation(client))
+        finally:
+            client.close()
 
 
 def _run(action: Any) -> Report:
@@ -266,28 +274,25 @@ def undo_command(
         if not yes:
             plan = _as_plan(changes)
             write_plan(plan, sys.stdout, header=f"syncprep undo {batch.id} (dry run): {what}, for {endpoint.url}")
-            extra = f" --max-changes {values}" if values > max_changes else ""
-            _err(f"dry run: would send {what} to {endpoint.url}; nothing was written: add --yes{extra} to write")
+            _dry_run_done(what, endpoint, values, max_changes)
             return
         check_threshold(values, max_changes, f"undoing batch {batch.id}")
         settings = _settings(url, options)
-        with writer_lock(ws.path):
-            client = connect(endpoint, settings)
-            try:
-                _err(f"undo: batch {batch.id}: reading and reverting {what} on {endpoint.url}")
-                report = _run(
-                    lambda: undo(
-                        ws,
-                        batch,
-                        client,
-                        endpoint,
-                        settings,
-                        note=_note(settings, f"undo of batch {batch.id}", client),
-                        progress=_progress(objects, "reverted"),
-                    )
-                )
-            finally:
-                client.close()
+        report = _write(
+            ws,
+            endpoint,
+            settings,
+            f"undo: batch {batch.id}: reading and reverting {what} on {endpoint.url}",
+            lambda client: undo(
+                ws,
+                batch,
+                client,
+                endpoint,
+                settings,
+                note=_note(settings, f"undo of batch {batch.id}", client),
+                progress=_progress(objects, "reverted"),
+            ),
+        )
     _print_report(report)
     sys.exit(_exit_code([report]))
 

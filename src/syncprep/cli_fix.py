@@ -21,7 +21,7 @@ from rich.table import Table
 from .decisions import ImportRefused, accept, edit, export_decisions, import_decisions
 from .engine import ScanResult
 from .errors import WorkspaceError
-from .plan import PlanConflict, build_plan, write_plan
+from .plan import Plan, PlanConflict, build_plan, write_plan
 from .workspace import DEFAULT_PATH, DecisionAction, Filters, StoredFinding, open_workspace
 
 DB_ENV = "SYNCPREP_DB"
@@ -30,6 +30,16 @@ _SEPARATORS = {",": ",", "comma": ",", ";": ";", "semicolon": ";", "tab": "\t", 
 
 def default_db() -> str:
     return os.environ.get(DB_ENV) or DEFAULT_PATH
+
+
+def _plan_or_conflicts(ws: Any) -> Plan:
+    """The pending plan; each conflict between decisions on its own line before the error."""
+    try:
+        return build_plan(ws)
+    except PlanConflict as exc:
+        for conflict in exc.conflicts:
+            _err(f"conflict: {conflict}")
+        raise
 
 
 def _err(message: str) -> None:
@@ -322,12 +332,7 @@ def plan_command(output: str | None, fold: int, db: str) -> None:
     """
     with open_workspace(db) as ws:
         scan = ws.require_scan()
-        try:
-            plan = build_plan(ws)
-        except PlanConflict as exc:
-            for conflict in exc.conflicts:
-                _err(f"conflict: {conflict}")
-            raise
+        plan = _plan_or_conflicts(ws)
     header = (
         f"syncprep plan: scan {scan.id} of {Path(db).name} ({scan.started_at}); {len(plan)} object(s), "
         f"{plan.deleted} value(s) deleted, {plan.added} added"
