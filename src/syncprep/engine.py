@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 import polars as pl
 
 from .domains import DomainPolicy
-from .fixes import Suggestion, not_a_twin, suggest
+from .fixes import Suggestion, suggest
 from .model import Action, ErrorType, Finding, Holder, ObjectKind, Safety, Severity, Skipped
 from .rules import duplicates, objects, scope, values
 from .rules.catalog import BY_CODE, RULES, Rule, select_rules
@@ -318,8 +318,6 @@ def _findings(state: _State, rules: tuple[Rule, ...], ctx: CheckContext) -> list
             fix = _duplicate_fix(eid, value, group_ids, keepers, members, info)
         else:
             fix = suggest(attr, value, frozenset(errors), frozenset(ordered), context.get(eid, {}), ctx)
-            if attr == "proxyaddresses":
-                fix = not_a_twin(value, fix, context.get(eid, {}))
         out.append(
             Finding(
                 dn=dn,

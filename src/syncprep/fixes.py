@@ -148,6 +148,18 @@ def suggest(
     check: CheckContext,
 ) -> Suggestion:
     """The proposed fix for a finding that is not a duplicate."""
+    fix = _suggest(attr, value, errors, codes, ctx_row, check)
+    return not_a_twin(value, fix, ctx_row) if attr == "proxyaddresses" else fix
+
+
+def _suggest(
+    attr: str,
+    value: str,
+    errors: frozenset[ErrorType],
+    codes: frozenset[str],
+    ctx_row: Mapping[str, str | None],
+    check: CheckContext,
+) -> Suggestion:
     if codes & COUNTED_CODES:
         return Suggestion(None, Safety.MANUAL, Action.EDIT, "too large to sync: reduce it by hand")
     if "P006" in codes:
