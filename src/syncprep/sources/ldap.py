@@ -16,7 +16,6 @@ import base64
 import re
 from collections.abc import Callable, Iterator
 from itertools import chain, repeat
-from typing import TypeVar
 
 import polars as pl
 
@@ -55,13 +54,10 @@ def escape_filter_value(value: str) -> str:
 
     Ex) 'R&D (Paris)\\' -> 'R&D \\28Paris\\29\\5c'
     """
-    out = []
-    for ch in value:
-        if ch in "()\\\0":
-            out.append(f"\\{ord(ch):02x}")
-        else:
-            out.append(ch)
-    return "".join(out)
+    return value.translate(_FILTER_ESCAPES)
+
+
+_FILTER_ESCAPES = {ord(ch): f"\\{ord(ch):02x}" for ch in "()\\\0"}
 
 
 _SIMPLE_ITEM = re.compile(r"^\s*(?P<attr>[A-Za-z][\w.-]*(?:;[\w-]+)*)\s*(?P<op>=|~=|>=|<=)(?P<value>.*)$", re.S)
@@ -105,9 +101,6 @@ def _check_filter(text: str) -> None:
         raise ConfigError(f"--filter {text!r} is not a valid LDAP filter: unbalanced parentheses")
 
 
-T = TypeVar("T")
-
-
 def _frame(eids: list[int], names: list[str], lists: list[list[bytes]]) -> pl.DataFrame:
     """A batch frame from one row per (entry, attribute) with its raw values (binary ones in base64).
 
@@ -136,7 +129,6 @@ class LdapSource:
         self.endpoint = endpoint
         self.settings = settings
         self._warn = warn or (lambda _m: None)
-        self.objects_read = 0
 
     @property
     def name(self) -> str:
@@ -217,10 +209,8 @@ class LdapSource:
                 yield dn, entry
                 unreported += 1
                 if unreported == PROGRESS_EVERY:
-                    self.objects_read += unreported
                     progress(unreported)
                     unreported = 0
-            self.objects_read += unreported
             progress(unreported)
         except SyncprepError:
             raise
@@ -258,9 +248,9 @@ class LdapSource:
     def _complete_range(self, client: Client, dn: str, name: str, entry: dict[str, list[bytes]]) -> None:
         """Replace 'member;range=0-1499' by all of member's values, asking for the next ranges."""
         match = _RANGE.match(name)
-        values = entry.pop(name)
-        if match is None:
+        if match is None:  # not a range after all: the values stay, filed under the bare name
             return
+        values = entry.pop(name)
         attr = match["attr"] + match["opts"]
         hi = match["hi"]
         while hi != "*":
