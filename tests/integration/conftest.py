@@ -32,8 +32,24 @@ KEEP = os.environ.get("SYNCPREP_KEEP_SERVERS", "") not in ("", "0")
 REQUIRE = os.environ.get("SYNCPREP_REQUIRE_SERVERS", "") not in ("", "0")
 
 
+class _Urls:
+    """ldap:// and ldaps:// URLs of a server by the name in its certificate."""
+
+    hostname: str
+    ldap_port: int
+    ldaps_port: int
+
+    @property
+    def ldap_url(self) -> str:
+        return f"ldap://{self.hostname}:{self.ldap_port}"
+
+    @property
+    def ldaps_url(self) -> str:
+        return f"ldaps://{self.hostname}:{self.ldaps_port}"
+
+
 @dataclass(frozen=True)
-class SambaServer:
+class SambaServer(_Urls):
     """A Samba 4 Active Directory domain controller on 127.0.0.1, seeded with demo.ldif."""
 
     host: str  # 127.0.0.1; use `hostname` for Kerberos and certificate checks
@@ -59,14 +75,6 @@ class SambaServer:
     export_ldapsearch_ldif: str  # the same as plain ldapsearch writes it (comments, paging trailer)
     state_dir: str
 
-    @property
-    def ldap_url(self) -> str:
-        return f"ldap://{self.hostname}:{self.ldap_port}"
-
-    @property
-    def ldaps_url(self) -> str:
-        return f"ldaps://{self.hostname}:{self.ldaps_port}"
-
     def report(self) -> dict[str, object]:
         with open(self.seed_report, encoding="utf-8") as f:
             data: dict[str, object] = json.load(f)
@@ -78,7 +86,7 @@ class SambaServer:
 
 
 @dataclass(frozen=True)
-class SlapdServer:
+class SlapdServer(_Urls):
     """An OpenLDAP slapd with AD attribute names, loaded with bench/generate.py objects."""
 
     host: str  # 127.0.0.1
@@ -96,14 +104,6 @@ class SlapdServer:
     source_ldif: str  # the generated LDIF that was loaded (same DNs and values)
     planted_json: str  # what the generator planted: errors, duplicates, skipped objects
     state_dir: str
-
-    @property
-    def ldap_url(self) -> str:
-        return f"ldap://{self.hostname}:{self.ldap_port}"
-
-    @property
-    def ldaps_url(self) -> str:
-        return f"ldaps://{self.hostname}:{self.ldaps_port}"
 
     def reset(self) -> None:
         """Reload the generated data from scratch (about 20 s for 100,000 objects)."""
