@@ -71,3 +71,24 @@ ensure_tls() {
   rm -rf "$TLS_DIR"; mv "$tmp" "$TLS_DIR"
   log "made test CA $TLS_DIR/ca.pem and server certificate (localhost, 127.0.0.1, $host)"
 }
+
+# wait_ready TRIES LOGFILE: poll the calling script's ready() every 0.1 s until it holds; stop with the
+# log's tail when the server exits instead. Needs running() and PIDFILE from the calling script.
+wait_ready() {
+  local tries=$1 logfile=$2 t0=$SECONDS
+  for _ in $(seq 1 "$tries"); do
+    ready && return 0
+    running || { tail -20 "$logfile" >&2; die "$LOG_TAG exited (log: $logfile)"; }
+    sleep 0.1
+  done
+  die "$LOG_TAG did not answer within $((SECONDS - t0)) s"
+}
+
+# stop_server: stop the calling script's server (its PIDFILE; the process must be named $LOG_TAG)
+stop_server() {
+  if running; then
+    stop_pid "$PIDFILE" "$LOG_TAG"
+    log "stopped"
+  fi
+  rm -f "$PIDFILE"
+}

@@ -141,25 +141,11 @@ start_server() {
   # -i: foreground, so $! is samba itself; -M single: one process; --no-process-group: ends with its PID
   setsid samba -s "$CONF" -i -M single --no-process-group >> "$SAMBA_DIR/samba.out" 2>&1 < /dev/null 9>&- &
   echo $! > "$PIDFILE"
-  local t0=$SECONDS
-  for _ in $(seq 1 600); do
-    if port_open 636 && port_open 3268 && port_open 88 && healthy; then
-      log "running (pid $(cat "$PIDFILE")): ldap://$LOOPBACK:389 ldaps://$LOOPBACK:636 gc 3268/3269 kdc 88"
-      return 0
-    fi
-    running || { tail -20 "$SAMBA_DIR/samba.out" >&2; die "samba exited (log: $SAMBA_DIR/samba.log)"; }
-    sleep 0.1
-  done
-  die "samba did not answer within $((SECONDS - t0)) s"
+  wait_ready 600 "$SAMBA_DIR/samba.out"
+  log "running (pid $(cat "$PIDFILE")): ldap://$LOOPBACK:389 ldaps://$LOOPBACK:636 gc 3268/3269 kdc 88"
 }
 
-stop_server() {
-  if running; then
-    stop_pid "$PIDFILE" samba
-    log "stopped"
-  fi
-  rm -f "$PIDFILE"
-}
+ready() { port_open 636 && port_open 3268 && port_open 88 && healthy; }
 
 restore_pristine() {
   [ -d "$PRISTINE" ] || die "no pristine copy: run $0 provision"

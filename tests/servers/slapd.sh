@@ -127,24 +127,11 @@ start_server() {
   slapd -f "$CONF" -h "ldap://$LOOPBACK:$PORT/ ldaps://$LOOPBACK:$TLS_PORT/" -d 0 \
     >> "$SLAPD_DIR/slapd.log" 2>&1 < /dev/null 9>&- &
   echo $! > "$PIDFILE"
-  for _ in $(seq 1 300); do
-    if port_open $TLS_PORT && healthy; then
-      log "running (pid $(cat "$PIDFILE")): ldap://$LOOPBACK:$PORT ldaps://$LOOPBACK:$TLS_PORT base $SUFFIX"
-      return 0
-    fi
-    running || { tail -20 "$SLAPD_DIR/slapd.log" >&2; die "slapd exited (log: $SLAPD_DIR/slapd.log)"; }
-    sleep 0.1
-  done
-  die "slapd did not answer within 30 s"
+  wait_ready 300 "$SLAPD_DIR/slapd.log"
+  log "running (pid $(cat "$PIDFILE")): ldap://$LOOPBACK:$PORT ldaps://$LOOPBACK:$TLS_PORT base $SUFFIX"
 }
 
-stop_server() {
-  if running; then
-    stop_pid "$PIDFILE" slapd
-    log "stopped"
-  fi
-  rm -f "$PIDFILE"
-}
+ready() { port_open $TLS_PORT && healthy; }
 
 up() {
   need_root
