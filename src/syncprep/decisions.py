@@ -26,7 +26,7 @@ from .engine import ScanOptions
 from .errors import WorkspaceError
 from .fixes import COUNTED_CODES
 from .model import Action, Finding, Safety
-from .output.formats import IDFIX_COLUMNS, neutralise, restore
+from .output.formats import IDFIX_COLUMNS, idfix_row, restore
 from .rules import values
 from .rules.catalog import BY_CODE, select_rules
 from .schema import BINARY_ATTRIBUTES
@@ -280,17 +280,7 @@ def export_rows(findings: Iterable[StoredFinding]) -> Iterator[list[str]]:
     for sf in findings:
         f, d = sf.finding, sf.decision
         update = d.update if d is not None and d.action == DecisionAction.EDIT else f.update
-        yield [
-            neutralise(f.dn),
-            neutralise(f.cn),
-            f.object_class.value,
-            f.attribute,
-            ",".join(e.value for e in f.errors),
-            neutralise(f.value),
-            neutralise(update or ""),
-            f.action.value,
-            d.action.value if d is not None else "",
-        ]
+        yield idfix_row(f, update, d.action.value if d is not None else "")
 
 
 def export_decisions(

@@ -72,21 +72,24 @@ def write_jsonl(result: ScanResult, out: TextIO) -> None:
     out.writelines(dumps(f.to_dict(), ensure_ascii=False) + "\n" for f in result.findings)
 
 
+def idfix_row(f: Finding, update: str | None, action: str) -> list[str]:
+    """One finding in IdFix's columns: UPDATE the value to write, ACTION the decision (or blank)."""
+    return [
+        neutralise(f.dn),
+        neutralise(f.cn),
+        f.object_class.value,
+        f.attribute,
+        ",".join(e.value for e in f.errors),
+        neutralise(f.value),
+        neutralise(update or ""),
+        f.action.value,
+        action,
+    ]
+
+
 def write_csv(result: ScanResult, out: TextIO) -> None:
     """IdFix's columns, RFC 4180 quoting; the caller opens the file as utf-8-sig for Excel."""
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(IDFIX_COLUMNS)
     for f in result.findings:
-        writer.writerow(
-            [
-                neutralise(f.dn),
-                neutralise(f.cn),
-                f.object_class.value,
-                f.attribute,
-                ",".join(e.value for e in f.errors),
-                neutralise(f.value),
-                neutralise(f.update or ""),
-                f.action.value,
-                "",
-            ]
-        )
+        writer.writerow(idfix_row(f, f.update, ""))
