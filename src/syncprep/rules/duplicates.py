@@ -23,8 +23,8 @@ import polars as pl
 c = pl.col
 
 _LOW = c("value").str.strip_chars().str.to_lowercase()
-# What the spilled key rows store instead of the text of attr and code: a byte each.
-_SPILL_ATTRS = pl.Enum(
+# Key rows name their attribute and namespace with a byte each (made so, never cast from text).
+_ATTRS = pl.Enum(
     [
         "userprincipalname",
         "mail",
@@ -37,8 +37,14 @@ _SPILL_ATTRS = pl.Enum(
         "objectguid",
     ]
 )
-_SPILL_CODES = pl.Enum(["X001", "X003", "X004", "X005", "X006", "X007", "A001"])
-KEY_SCHEMA = {"h": pl.UInt64, "eid": pl.UInt32, "attr": pl.String, "value": pl.String, "code": pl.String}
+_CODES = pl.Enum(["X001", "X003", "X004", "X005", "X006", "X007", "A001"])
+KEY_SCHEMA: dict[str, pl.DataType] = {
+    "h": pl.UInt64(),
+    "eid": pl.UInt32(),
+    "attr": _ATTRS,
+    "value": pl.String(),
+    "code": _CODES,
+}
 DUP_SCHEMA = {"eid": pl.UInt32, "attr": pl.String, "value": pl.String, "code": pl.String, "group": pl.String}
 
 
@@ -64,7 +70,13 @@ def _rows(frame: pl.DataFrame | None, attr: str, code: str, key: pl.Expr) -> pl.
     return (
         frame.with_columns(k=key)
         .filter(c("k").is_not_null() & (c("k") != ""))
-        .select(c("k").hash().alias("h"), "eid", pl.lit(attr).alias("attr"), "value", pl.lit(code).alias("code"))
+        .select(
+            c("k").hash().alias("h"),
+            "eid",
+            pl.lit(attr, dtype=_ATTRS).alias("attr"),
+            "value",
+            pl.lit(code, dtype=_CODES).alias("code"),
+        )
     )
 
 
@@ -127,7 +139,7 @@ def keys(
         found.append(_rows(object_guid, "objectguid", "A001", key_of("objectguid", "A001", low)))
     frames = [f for f in found if f is not None and f.height]
     frame = pl.concat(frames) if frames else pl.DataFrame(schema=KEY_SCHEMA)
-    return frame.cast(KEY_SCHEMA), same_object  # type: ignore[arg-type]
+    return frame, same_object
 
 
 class Index:
@@ -150,7 +162,7 @@ class Index:
         if self._dir is None:
             self._dir = tempfile.TemporaryDirectory(prefix="syncprep-keys-")
         path = os.path.join(self._dir.name, f"keys-{len(self._files):05d}.arrow")
-        keys.with_columns(c("attr").cast(_SPILL_ATTRS), c("code").cast(_SPILL_CODES)).write_ipc(path)
+        keys.write_ipc(path)
         self._files.append(path)
         self.pairs.append(keys.select("h", "eid").unique())
 
@@ -164,8 +176,10 @@ class Index:
         """Rows of every value held by two or more entries: eid, attr, value, code, group."""
         if not self.pairs:
             return pl.DataFrame(schema=DUP_SCHEMA)
-        pairs = pl.concat(self.pairs)
-        shared = pairs.filter(c("h").is_duplicated())["h"].unique().implode()
+        # A pair is unique scan-wide (a batch deduplicates its own, and entries are numbered
+        # scan-wide), so a hash seen twice is held by two entries. Sorted, repeats are neighbours.
+        hashes = pl.concat([p["h"] for p in self.pairs]).sort()
+        shared = hashes.filter(hashes == hashes.shift(1)).unique().implode()
         exact = (
             pl.scan_ipc(self._files)
             .filter(c("h").is_in(shared))
