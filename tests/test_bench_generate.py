@@ -333,3 +333,20 @@ def test_command_line(tmp_path: Path) -> None:
     bad = subprocess.run([sys.executable, str(SCRIPT), "10", str(out), "--error-rate", "2"],
                          capture_output=True, text=True, check=False)
     assert bad.returncode == 2
+
+
+def test_phases_bench_reports_every_phase_for_the_whole_file(bench: Bench) -> None:
+    """bench/phases.py reads the whole file and prints the three phases with figures."""
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "phases.py"), str(bench.path), "--batches", "1"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    out = done.stdout
+    assert f"{len(bench.entries):,} objects" in out
+    phases = ("read (LDIF source alone)", "rules (1 batches", "scan (read + rules + findings)", "of which findings")
+    for phase in phases:
+        line = next(line for line in out.splitlines() if phase in line)
+        wall, cpu = (float(x) for x in line.split()[-2:])
+        assert wall >= 0 and cpu >= 0
