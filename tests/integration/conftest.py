@@ -99,6 +99,8 @@ class SlapdServer(_Urls):
     svc_dn: str  # cn=svc,DC=contoso,DC=com: AD-like limits
     svc_password: str
     size_limit: int  # 1000: svc's unpaged searches stop there (sizeLimitExceeded); largest page size
+    outsider_dn: str  # cn=outsider,DC=contoso,DC=com: signs in, may not read the data (insufficientAccess)
+    nopaging_dn: str  # cn=nopaging,DC=contoso,DC=com: svc's limits, and paged results refused
     ca_file: str
     objects: int  # generated objects (users, computers, contacts, groups) = entries of source_ldif
     source_ldif: str  # the generated LDIF that was loaded (same DNs and values)
@@ -201,6 +203,8 @@ def slapd() -> Iterator[SlapdServer]:
         svc_dn="cn=svc,DC=contoso,DC=com",
         svc_password=password,
         size_limit=1000,
+        outsider_dn="cn=outsider,DC=contoso,DC=com",
+        nopaging_dn="cn=nopaging,DC=contoso,DC=com",
         ca_file=str(STATE / "tls" / "ca.pem"),
         objects=int(planted["objects"]),
         source_ldif=str(source),

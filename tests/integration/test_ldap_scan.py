@@ -295,6 +295,30 @@ def test_size_limit_without_paging(slapd: SlapdServer) -> None:
     one_line_error(done, "size limit", "--page-size")
 
 
+def _slapd_tls(slapd: SlapdServer, client: str) -> list[str]:
+    return [slapd.ldaps_url, "--client", client, "--ca-file", slapd.ca_file]
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_insufficient_rights(slapd: SlapdServer, client: str) -> None:
+    """An account that signs in but may not read the objects: one line that says so, not 'no findings'."""
+    done = syncprep(
+        [*_slapd_tls(slapd, client), "--user", slapd.outsider_dn, "--password-env", "SP_PW"],
+        env={"SP_PW": slapd.svc_password},
+    )
+    one_line_error(done, "may not read these objects", slapd.outsider_dn, "use an account")
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_server_that_will_not_page(slapd: SlapdServer, client: str) -> None:
+    """Paged results refused for the account: the advice is about paging, not about the page size."""
+    done = syncprep(
+        [*_slapd_tls(slapd, client), "--user", slapd.nopaging_dn, "--password-env", "SP_PW"],
+        env={"SP_PW": slapd.svc_password},
+    )
+    one_line_error(done, "does not allow", "paged results", "--page-size 0")
+
+
 def test_password_is_not_in_the_process_list(samba: SambaServer) -> None:
     """While a scan runs, its command line names the variable, never the password."""
     proc = subprocess.Popen(

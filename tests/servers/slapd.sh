@@ -17,6 +17,8 @@
 #   cn=admin,DC=contoso,DC=com  the rootdn: no limits
 #   cn=svc,DC=contoso,DC=com    like an AD account: 1000 entries per unpaged search (then
 #                               sizeLimitExceeded) and at most 1000 per page; paged searches unlimited
+#   cn=outsider,DC=contoso,DC=com  may sign in but not read the data (searches: insufficientAccess)
+#   cn=nopaging,DC=contoso,DC=com  the svc limits, and the paged results control disabled
 # Anonymous binds read the rootDSE and schema only, as on AD.
 # State: $SYNCPREP_SERVERS_DIR/slapd (default /tmp/syncprep-test-servers/slapd): slapd.conf, ad.schema,
 #   db/, source.ldif (+ .planted.json: what the generator planted), slapd.log
@@ -30,6 +32,8 @@ PIDFILE="$SLAPD_DIR/slapd.pid"
 SUFFIX="DC=contoso,DC=com"
 ADMIN_DN="cn=admin,$SUFFIX"
 SVC_DN="cn=svc,$SUFFIX"
+OUTSIDER_DN="cn=outsider,$SUFFIX"
+NOPAGING_DN="cn=nopaging,$SUFFIX"
 PASSWORD=${SLAPD_PASSWORD:-syncprep-test}
 OBJECTS=${SYNCPREP_SLAPD_OBJECTS:-100000}
 PORT=3890
@@ -81,11 +85,15 @@ index cn,sAMAccountName,userPrincipalName,proxyAddresses,mail,mailNickname,targe
 # an unpaged search stops at 1000 entries (sizeLimitExceeded), a page holds at most 1000,
 # a paged search may go on to the end. (A page size above 1000 is refused with adminLimitExceeded,
 # "illegal pagedResults page size"; AD would serve 1000-entry pages instead.)
+# Limits apply in order: the first that matches wins.
+limits dn.exact="$NOPAGING_DN" size.soft=1000 size.hard=1000 size.prtotal=disabled
 limits users size.soft=1000 size.hard=1000 size.pr=1000 size.prtotal=unlimited
 access to dn.base="" by * read
 access to dn.base="cn=Subschema" by * read
 access to attrs=userPassword by self write by anonymous auth by * none
-access to * by dn.exact="$SVC_DN" write by users read by * none
+# The outsider may know that entries exist (disclose: errors say insufficientAccess, not
+# noSuchObject) but may not search or read them.
+access to * by dn.exact="$SVC_DN" write by dn.exact="$OUTSIDER_DN" disclose by users read by * none
 EOF
 }
 
@@ -110,7 +118,7 @@ load() {
   rm -rf "$SLAPD_DIR/db"; mkdir -p "$SLAPD_DIR/db"
   local t0; t0=$(date +%s%N)
   "$SYS_PYTHON" "$HERE/slapd_ldif.py" "$SOURCE" --suffix "$SUFFIX" \
-      --svc-dn "$SVC_DN" --svc-password-hash "$(slappasswd -s "$PASSWORD")" \
+      --svc-dn "$SVC_DN" --svc-dn "$OUTSIDER_DN" --svc-dn "$NOPAGING_DN" --svc-password-hash "$(slappasswd -s "$PASSWORD")" \
     | slapadd -q -f "$CONF" -b "$SUFFIX" 2> "$SLAPD_DIR/slapadd.log" \
     || { tail -5 "$SLAPD_DIR/slapadd.log" >&2; die "slapadd failed (log: $SLAPD_DIR/slapadd.log)"; }
   log "loaded $SOURCE in $(( ($(date +%s%N) - t0) / 1000000 )) ms"

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Turn an AD-shaped LDIF export (bench/generate.py, ldifde, ldapsearch) into slapadd input.
 
-    slapd_ldif.py IN.ldif --suffix DC=contoso,DC=com [--svc-dn DN --svc-password-hash H] > load.ldif
+    slapd_ldif.py IN.ldif --suffix DC=contoso,DC=com [--svc-dn DN ... --svc-password-hash H] > load.ldif
 
 What changes, and nothing else:
   - `changetype: add` lines go (slapadd reads content records only);
@@ -101,8 +101,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("ldif")
     ap.add_argument("--suffix", required=True)
-    ap.add_argument("--svc-dn")
-    ap.add_argument("--svc-password-hash")
+    ap.add_argument("--svc-dn", action="append", default=[], help="an account to add (repeatable)")
+    ap.add_argument("--svc-password-hash", help="the accounts' userPassword")
     args = ap.parse_args()
 
     data = Path(args.ldif).read_bytes().replace(b"\r\n", b"\n")
@@ -126,19 +126,20 @@ def main() -> int:
     parents = parent_entries(dns, args.suffix)
     for rec in parents:
         out.write(rec.encode() + b"\n")
-    if args.svc_dn:
-        cn = unescape(split_dn(args.svc_dn)[0].partition("=")[2])
+    for account in args.svc_dn:
+        cn = unescape(split_dn(account)[0].partition("=")[2])
         out.write(
-            f"dn: {args.svc_dn}\nobjectClass: top\nobjectClass: person\ncn: {cn}\n"
-            f"description: service account with AD-like limits (1000 entries per search and per page)\n"
+            f"dn: {account}\nobjectClass: top\nobjectClass: person\ncn: {cn}\n"
+            f"description: test account (its limits and rights are in slapd.conf)\n"
             f"userPassword: {args.svc_password_hash}\n\n".encode()
         )
     out.write(data.rstrip(b"\n") + b"\n\n")
     out.flush()
     left_out = {n: c for n, c in sorted(dropped.items()) if n not in ("changetype", "version")}
     what = ", ".join(f"{c} {a}" for a, c in left_out.items()) or "none"
+    accounts = f" + {len(args.svc_dn)} accounts" if args.svc_dn else ""
     sys.stderr.write(
-        f"slapd_ldif: {len(dns)} entries + {len(parents)} parents{' + service account' if args.svc_dn else ''}; "
+        f"slapd_ldif: {len(dns)} entries + {len(parents)} parents{accounts}; "
         f"values of attributes outside the schema left out: {what}\n"
     )
     return 0

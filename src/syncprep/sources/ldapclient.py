@@ -262,7 +262,8 @@ def explain(failure: Failure, detail: str, endpoint: Endpoint, settings: LdapSet
         "(e.g. DC=contoso,DC=com) and the account",
         Failure.NOT_SIGNED_IN: f"{where} answers only after a sign-in: use --user (with --password-env, "
         "--password-file or the prompt), or a Kerberos ticket from kinit",
-        Failure.NO_PAGING: f"{where} refused paged results for this search: scan smaller --base subtrees",
+        Failure.NO_PAGING: f"{where} does not allow {user} paged results ({detail}): use an account that may page, "
+        "or scan without paging (--page-size 0) in --base subtrees small enough for the server's size limit",
         Failure.FILTER: f"{where} refused the search filter ({detail}): check --filter",
         Failure.KERBEROS: f"Kerberos sign-in to {where} failed ({detail}): run 'kinit' for a ticket, connect by the "
         "server's host name (not its IP address), or use --user with --auth simple over ldaps://",
@@ -281,9 +282,26 @@ def describe(client: Any, exc: BaseException, endpoint: Endpoint, settings: Ldap
     failure = getattr(client, "classify", lambda _e: None)(exc) or _kerberos_failure(exc)
     if failure is None:
         return None
+    failure = _paging_refused(*failure)
     if failure[0] in (Failure.CONNECT, Failure.TLS) and not isinstance(client, Ldap3Client):
         failure = _diagnose(endpoint, settings) or failure
     return SourceError(explain(failure[0], failure[1], endpoint, settings), source=endpoint.url)
+
+
+def _paging_refused(failure: Failure, detail: str) -> tuple[Failure, str]:
+    """A server that will not page for this account says so as a limit: tell it from a page size over the limit.
+
+    Ex) OpenLDAP with size.prtotal=disabled: adminLimitExceeded "pagedResults control not allowed";
+    a page size over its limit is adminLimitExceeded too, but "illegal pagedResults page size".
+    """
+    low = detail.lower()
+    if (
+        failure in (Failure.SIZE_LIMIT, Failure.OTHER)
+        and "paged" in low
+        and any(w in low for w in ("not allowed", "not supported", "unsupported"))
+    ):
+        return Failure.NO_PAGING, detail
+    return failure, detail
 
 
 def _kerberos_failure(exc: BaseException) -> tuple[Failure, str] | None:
