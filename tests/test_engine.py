@@ -107,6 +107,19 @@ def test_duplicates_are_found_across_batch_boundaries(tmp_path: Path) -> None:
     assert any(f.dn.startswith("CN=Late Twin") and ErrorType.DUPLICATE in f.errors for f in small.findings)
 
 
+@pytest.mark.parametrize("batch_lines", [61, 250, 997])
+def test_demo_findings_do_not_depend_on_batching(batch_lines: int) -> None:
+    """Small reader batches, joined in pairs for the rules (an odd one left over): the same findings, in order."""
+    whole = scan([LdifSource(demo_path())], demo_options())
+    small = scan([LdifSource(demo_path(), batch_lines=batch_lines)], demo_options())
+    assert [f.to_dict() for f in small.findings] == [f.to_dict() for f in whole.findings]
+    assert (small.skipped, small.objects_read, small.objects_in_scope) == (
+        whole.skipped,
+        whole.objects_read,
+        whole.objects_in_scope,
+    )
+
+
 def test_same_address_twice_in_one_object(scan_entries: Callable[..., ScanResult]) -> None:
     entry = user("Ivy Twice", proxyaddresses=("SMTP:ivy@contoso.com", "smtp:IVY@contoso.com"), mail="ivy@contoso.com")
     result = scan_entries([entry])

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import polars as pl
@@ -29,6 +29,8 @@ c = pl.col
 # Attributes read only through the object rows (scope, kind, mailbox), never value by value.
 _OBJECT_ONLY = frozenset({"dn", "objectclass", *CONTEXT_ATTRIBUTES}) - values.CHECKED
 _ORDER = {r.code: i for i, r in enumerate(RULES)}
+# Reader batches joined into one rules batch (see _joined).
+RULE_BATCHES = 2
 _ERROR_ORDER = {e: i for i, e in enumerate(ErrorType)}
 
 
@@ -122,7 +124,7 @@ def scan(
                 if part_batches is not None
                 else (scope.partition(batch) for batch in source.batches(attributes, report))
             )
-            for parts in batches:
+            for parts in _joined(batches, RULE_BATCHES):
                 _process(parts, state, rules, ctx, options)
         findings = _findings(state, rules, ctx)
     finally:
@@ -223,6 +225,33 @@ def _process(
     if flagged.len():
         context = _context(checked.get("proxyaddresses"), inscope, flagged)
         state.context.append(_own(context.with_columns(c("eid") + offset)))
+
+
+def _joined(batches: Iterable[scope.Parts], k: int) -> Iterator[scope.Parts]:
+    """Every k batches of a source as one: the rules cost less per object on larger batches.
+
+    Ex) k=2: a reader's batches of 26,000 objects reach the rules as batches of 52,000.
+    """
+    group: list[scope.Parts] = []
+    for parts in batches:
+        group.append(parts)
+        if len(group) == k:
+            yield _join(group)
+            group = []
+    if group:
+        yield _join(group)
+
+
+def _join(group: list[scope.Parts]) -> scope.Parts:
+    if len(group) == 1:
+        return group[0]
+    pieces: dict[str, list[pl.DataFrame]] = defaultdict(list)
+    offset = 0
+    for parts in group:
+        for attr, part in parts.items():
+            pieces[attr].append(part.with_columns(c("eid") + offset) if offset else part)
+        offset += parts["dn"].height
+    return {attr: pl.concat(frames) for attr, frames in pieces.items()}
 
 
 def _own(frame: pl.DataFrame) -> pl.DataFrame:
