@@ -207,3 +207,88 @@ def test_prefetch_closes_the_reader_when_the_consumer_stops() -> None:
     assert next(stream) == 0
     stream.close()  # type: ignore[attr-defined]
     assert closed.wait(5), "the reader thread should stop and close its source"
+
+
+# ---------------------------------------------------------------------------------------------
+# The search-entry reader for ldap3 (_read_entry): the same entries as ldap3's own decoder,
+# messages built by ldap3's own encoder.
+
+
+def _message(dn: bytes, attributes: dict[str, list[bytes]], *, message_id: int = 7, control: bool = False) -> bytes:
+    from ldap3.protocol.rfc4511 import (
+        LDAPOID,
+        AttributeDescription,
+        AttributeValue,
+        Control,
+        Controls,
+        LDAPMessage,
+        MessageID,
+        PartialAttribute,
+        PartialAttributeList,
+        ProtocolOp,
+        SearchResultEntry,
+        Vals,
+    )
+    from pyasn1.codec.ber import encoder
+
+    entry = SearchResultEntry()
+    entry["object"] = dn
+    listed = PartialAttributeList()
+    for i, (name, values) in enumerate(attributes.items()):
+        attribute = PartialAttribute()
+        attribute["type"] = AttributeDescription(name)
+        vals = Vals()
+        for j, value in enumerate(values):
+            vals.setComponentByPosition(j, AttributeValue(value))
+        attribute["vals"] = vals
+        listed.setComponentByPosition(i, attribute)
+    entry["attributes"] = listed
+    message = LDAPMessage()
+    message["messageID"] = MessageID(message_id)
+    op = ProtocolOp()
+    op.setComponentByName("searchResEntry", entry)
+    message["protocolOp"] = op
+    if control:
+        controls = Controls()
+        one = Control()
+        one["controlType"] = LDAPOID("1.2.840.113556.1.4.319")
+        controls.setComponentByPosition(0, one)
+        message["controls"] = controls
+    return bytes(encoder.encode(message))
+
+
+def _ldap3_reads(data: bytes) -> tuple[int, bytes, dict[str, list[bytes]]]:
+    from ldap3.utils.asn1 import decode_message_fast
+
+    message = decode_message_fast(data)
+    payload = message["payload"]
+    attributes = {bytes(a[3][0][3]).decode(): [bytes(v[3]) for v in a[3][1][3] or ()] for a in payload[1][3]}
+    return message["messageID"], bytes(payload[0][3]), attributes
+
+
+@pytest.mark.parametrize(
+    "dn, attributes, message_id",
+    [
+        (b"CN=Bob,DC=x", {"mail": [b"bob@x.com"]}, 7),
+        # Long-form lengths: values of 128 and 70,000 bytes, a DN of 300, many values, message 2**31-1.
+        (b"CN=" + b"b" * 300, {"thumbnailPhoto": [b"\xff" * 70_000], "cn": [b"c" * 128]}, 2**31 - 1),
+        (b"CN=Many", {"proxyAddresses": [f"smtp:a{i}@x.com".encode() for i in range(400)], "x": []}, 300),
+        (b"", {}, 1),
+        ("CN=Jörg,DC=x".encode(), {"member;range=0-1499": [b"CN=a", b"CN=b"], "displayName": [b"J\xc3\xb6rg"]}, 5),
+    ],
+)
+def test_entry_reader_matches_ldap3(dn: bytes, attributes: dict[str, list[bytes]], message_id: int) -> None:
+    from syncprep.sources.ldapclient import _read_entry
+
+    data = _message(dn, attributes, message_id=message_id)
+    assert _read_entry(data) == _ldap3_reads(data) == (message_id, dn, attributes)
+
+
+def test_entry_reader_leaves_everything_else_to_ldap3() -> None:
+    from syncprep.sources.ldapclient import _read_entry
+
+    data = _message(b"CN=Bob", {"mail": [b"bob@x.com"]})
+    assert _read_entry(_message(b"CN=Bob", {"mail": [b"bob@x.com"]}, control=True)) is None  # controls: ldap3's
+    assert _read_entry(data[:-3]) is None  # cut short
+    assert _read_entry(b"\x30\x0c\x02\x01\x07\x65\x07\x0a\x01\x00\x04\x00\x04\x00") is None  # searchResDone
+    assert _read_entry(b"") is None

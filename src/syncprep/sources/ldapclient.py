@@ -14,6 +14,7 @@ import collections
 import contextlib
 import math
 import ssl
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -454,14 +455,15 @@ class Ldap3Client:
     def search(self, base: str, filt: str, attributes: list[str], page_size: int) -> Iterator[Record]:
         cookie: bytes | None = None
         while True:
-            self.conn.search(
-                base,
-                filt,
-                search_scope="SUBTREE",
-                attributes=attributes,
-                paged_size=page_size or None,
-                paged_cookie=cookie,
-            )
+            with _reading():
+                self.conn.search(
+                    base,
+                    filt,
+                    search_scope="SUBTREE",
+                    attributes=attributes,
+                    paged_size=page_size or None,
+                    paged_cookie=cookie,
+                )
             for item in self.conn.response or ():
                 if item.get("type") == "searchResEntry":
                     yield item["dn"], dict(item["raw_attributes"])
@@ -551,20 +553,29 @@ class Ldap3Client:
 def _lean_search_entries(conn: Any) -> None:
     """Search entries on this connection keep only the raw bytes syncprep uses.
 
-    ldap3 turns every value into bytes and again into text, looking up its settings for each value:
-    three quarters of a scan's time. Other responses (bind, controls, results) keep ldap3's own path.
+    ldap3 decodes every message into nested lists of every element, then turns every value into
+    bytes and again into text, looking up its settings for each value: most of a scan's time.
+    While this connection searches (see ``_reading``), a search entry without controls is read
+    straight from its bytes instead (``_read_entry``); other responses (bind, controls, results)
+    keep ldap3's own path.
     """
+    _install_entry_reader()
     strategy = conn.strategy
     general = strategy.decode_response_fast
 
     def decode(message: dict[str, Any]) -> dict[str, Any]:
-        if message["protocolOp"] != 4 or message["controls"]:  # 4: searchResEntry
+        entry = message.get("entry")
+        if entry is not None:
+            dn, raw = entry
+        elif message["protocolOp"] != 4 or message["controls"]:  # 4: searchResEntry
             return general(message)  # type: ignore[no-any-return]
-        payload = message["payload"]
-        raw = {
-            bytes(item[3][0][3]).decode("utf-8"): [bytes(v[3]) for v in item[3][1][3] or ()] for item in payload[1][3]
-        }
-        dn = bytes(payload[0][3])
+        else:
+            payload = message["payload"]
+            raw = {
+                bytes(item[3][0][3]).decode("utf-8"): [bytes(v[3]) for v in item[3][1][3] or ()]
+                for item in payload[1][3]
+            }
+            dn = bytes(payload[0][3])
         return {
             "raw_dn": dn,
             "dn": dn.decode("utf-8", "replace"),
@@ -574,6 +585,124 @@ def _lean_search_entries(conn: Any) -> None:
         }
 
     strategy.decode_response_fast = decode
+
+
+# Set while a syncprep connection searches, in the thread that searches (ldap3's synchronous
+# strategy decodes in the caller's thread): other ldap3 users in the process keep ldap3's path.
+_READING = threading.local()
+
+
+@contextlib.contextmanager
+def _reading() -> Iterator[None]:
+    _READING.on = True
+    try:
+        yield
+    finally:
+        _READING.on = False
+
+
+def _install_entry_reader() -> None:
+    """Put _read_entry in front of ldap3's message decoder (once per process)."""
+    from ldap3.strategy import sync
+
+    general = sync.decode_message_fast
+    if getattr(general, "syncprep", False):
+        return
+
+    def decode_message(message: bytes) -> dict[str, Any]:
+        if getattr(_READING, "on", False):
+            found = _read_entry(message)
+            if found is not None:
+                message_id, dn, raw = found
+                return {"messageID": message_id, "protocolOp": 4, "payload": None, "controls": None, "entry": (dn, raw)}
+        return general(message)  # type: ignore[no-any-return]
+
+    decode_message.syncprep = True  # type: ignore[attr-defined]
+    sync.decode_message_fast = decode_message
+
+
+def _read_entry(data: bytes) -> tuple[int, bytes, dict[str, list[bytes]]] | None:
+    """messageID, DN and attributes of an LDAP searchResEntry message without controls, or None
+    for any other message (or one this reader does not follow: ldap3 then decodes it).
+
+    RFC 4511: SEQUENCE { messageID INTEGER, [APPLICATION 4] { objectName OCTET STRING,
+    attributes SEQUENCE OF SEQUENCE { type OCTET STRING, vals SET OF OCTET STRING } } }.
+    Lengths are BER definite lengths: one byte below 0x80, else 0x8N and N bytes.
+    """
+    end = len(data)
+    try:
+        if data[0] != 0x30:
+            return None
+        p = 1
+        n = data[p]
+        p += 1 + (n & 0x7F if n & 0x80 else 0)
+        if data[p] != 0x02:  # messageID
+            return None
+        n = data[p + 1]
+        message_id = int.from_bytes(data[p + 2 : p + 2 + n], "big")
+        p += 2 + n
+        if data[p] != 0x64:  # [APPLICATION 4], constructed: searchResEntry
+            return None
+        n = data[p + 1]
+        if n & 0x80:
+            k = n & 0x7F
+            n = int.from_bytes(data[p + 2 : p + 2 + k], "big")
+            p += 2 + k
+        else:
+            p += 2
+        if p + n != end:  # controls follow the entry: ldap3 reads those
+            return None
+        if data[p] != 0x04:  # objectName
+            return None
+        n = data[p + 1]
+        if n & 0x80:
+            k = n & 0x7F
+            n = int.from_bytes(data[p + 2 : p + 2 + k], "big")
+            p += 2 + k
+        else:
+            p += 2
+        dn = data[p : p + n]
+        p += n
+        if data[p] != 0x30:  # the attribute list
+            return None
+        n = data[p + 1]
+        p += 2 + (n & 0x7F if n & 0x80 else 0)
+        attrs: dict[str, list[bytes]] = {}
+        while p < end:  # one partial attribute: SEQUENCE { type, SET OF value }
+            if data[p] != 0x30:
+                return None
+            n = data[p + 1]
+            p += 2 + (n & 0x7F if n & 0x80 else 0)
+            n = data[p + 1]  # the type
+            if data[p] != 0x04 or n & 0x80:
+                return None  # not a type, or a name of 128 bytes or more (not AD's)
+            name = data[p + 2 : p + 2 + n].decode("utf-8")
+            p += 2 + n
+            if data[p] != 0x31:
+                return None
+            n = data[p + 1]
+            if n & 0x80:
+                k = n & 0x7F
+                n = int.from_bytes(data[p + 2 : p + 2 + k], "big")
+                p += 2 + k
+            else:
+                p += 2
+            last = p + n
+            values: list[bytes] = []
+            while p < last:
+                n = data[p + 1]
+                if n & 0x80:
+                    k = n & 0x7F
+                    n = int.from_bytes(data[p + 2 : p + 2 + k], "big")
+                    p += 2 + k
+                else:
+                    p += 2
+                values.append(data[p : p + n])
+                p += n
+            attrs[name] = values
+        return (message_id, dn, attrs) if p == end else None
+    except (IndexError, UnicodeDecodeError):
+        return None
 
 
 ROOT_DSE_ATTRIBUTES = [
