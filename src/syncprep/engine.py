@@ -29,7 +29,7 @@ c = pl.col
 # Attributes read only through the object rows (scope, kind, mailbox), never value by value.
 _OBJECT_ONLY = frozenset({"dn", "objectclass", *CONTEXT_ATTRIBUTES}) - values.CHECKED
 _ORDER = {r.code: i for i, r in enumerate(RULES)}
-# Reader batches joined into one rules batch (see _joined).
+# LDIF reader batches joined into one rules batch (see _joined).
 RULE_BATCHES = 2
 _ERROR_ORDER = {e: i for i, e in enumerate(ErrorType)}
 
@@ -119,12 +119,14 @@ def scan(
         for source in sources:
             report = progress(source) if progress else no_progress
             part_batches = getattr(source, "part_batches", None)
+            # LDIF batches are cut by lines (about 26,000 objects) and reach the rules in pairs;
+            # the other sources' batches are large enough as they come.
             batches: Iterable[scope.Parts] = (
-                part_batches(attributes, report)
+                _joined(part_batches(attributes, report), RULE_BATCHES)
                 if part_batches is not None
                 else (scope.partition(batch) for batch in source.batches(attributes, report))
             )
-            for parts in _joined(batches, RULE_BATCHES):
+            for parts in batches:
                 _process(parts, state, rules, ctx, options)
         findings = _findings(state, rules, ctx)
     finally:
