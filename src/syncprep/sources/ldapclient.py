@@ -621,6 +621,10 @@ def _install_entry_reader() -> None:
     sync.decode_message_fast = decode_message
 
 
+# Attribute names as the server spells them, decoded once: a scan sees a few dozen, millions of times.
+_NAMES: dict[bytes, str] = {}
+
+
 def _read_entry(data: bytes) -> tuple[int, bytes, dict[str, list[bytes]]] | None:
     """messageID, DN and attributes of an LDAP searchResEntry message without controls, or None
     for any other message (or one this reader does not follow: ldap3 then decodes it).
@@ -676,7 +680,12 @@ def _read_entry(data: bytes) -> tuple[int, bytes, dict[str, list[bytes]]] | None
             n = data[p + 1]  # the type
             if data[p] != 0x04 or n & 0x80:
                 return None  # not a type, or a name of 128 bytes or more (not AD's)
-            name = data[p + 2 : p + 2 + n].decode("utf-8")
+            raw_name = data[p + 2 : p + 2 + n]
+            name = _NAMES.get(raw_name)
+            if name is None:
+                name = (
+                    _NAMES.setdefault(raw_name, raw_name.decode("utf-8")) if len(_NAMES) < 4096 else raw_name.decode()
+                )
             p += 2 + n
             if data[p] != 0x31:
                 return None
