@@ -371,6 +371,24 @@ def test_dn_line_forms(tmp_path: Path, dn_line: Callable[[str], str]) -> None:
     assert by_entry(batches) == [{"dn": ["CN=a"], "cn": ["a"]}, {"dn": ["CN=b"], "cn": ["b"]}]
 
 
+@pytest.mark.parametrize("batch_lines", [3, 7, 1000])
+@pytest.mark.parametrize("tags", [("DN: ",), ("dn: ", "DN: ", "Dn:", "dn:: ")])
+def test_dn_tag_spellings_across_batches(tmp_path: Path, tags: tuple[str, ...], batch_lines: int) -> None:
+    """Records whose tag is not the lower-case "dn:", alone or mixed, in batches of every size."""
+    records = []
+    for i in range(40):
+        tag = tags[i % len(tags)]
+        dn = f"CN=u{i},DC=x"
+        records.append(f"{tag}{b64(dn) if tag.startswith('dn::') else dn}\ncn: u{i}\nmail: u{i}@x.com\n")
+    path = write(tmp_path, "\n".join(records))
+    expected = [{"dn": [f"CN=u{i},DC=x"], "cn": [f"u{i}"], "mail": [f"u{i}@x.com"]} for i in range(40)]
+    batches = frames(path, ["cn", "mail"], batch_lines=batch_lines)
+    check_contract(batches)
+    assert by_entry(batches) == expected
+    if batch_lines < 1000:
+        assert len(batches) > 1, "records are cut into batches at any spelling of the tag, not held as one"
+
+
 def test_empty_dn_is_an_entry(tmp_path: Path) -> None:
     # The root DSE has an empty dn.
     path = write(tmp_path, "dn:\nobjectClass: top\n\ndn: \ncn: x\n")

@@ -100,6 +100,8 @@ class LdifSource:
                     raw = pl.concat([carry, raw])
                 dn = raw["dn"]
                 if not dn.any():
+                    dn = _dn_lines(raw)  # only other spellings ("DN:"), or one entry goes on
+                if not dn.any():
                     carry = raw  # one entry goes on (or the lines before the first dn)
                     continue
                 # The last entry may go on in the next batch: it waits, from its dn line on.
@@ -117,6 +119,11 @@ class LdifSource:
                 parts = _finish(carry, attributes, self.name, binary=binary)
                 if parts:
                     yield parts
+
+
+def _dn_lines(raw: pl.DataFrame) -> pl.Series:
+    """Which rows are dn lines in any spelling of the tag ("dn:", "DN: x", "Dn:x"), from their names."""
+    return raw.select(pl.col("name").str.contains(r"(?i)^dn(?::|$)")).to_series()
 
 
 def _long(parts: Parts, *, binary: bool) -> pl.DataFrame:
@@ -231,15 +238,23 @@ def _stream(path: Path, attributes: frozenset[str] | None, batch_lines: int, sou
         .filter(line != "changetype: add")
         .select(
             "ln",
-            # The tag is case-insensitive and its space optional: "dn: x", "dn:: eA==", "DN:x".
-            line.str.contains(r"(?i)^dn(?::|$)").alias("dn"),
+            # Exporters write the tag in lower case: "dn: x", "dn:: eA==", "dn:x". Other spellings
+            # ("DN: x") are found per batch from the names (_dn_lines), where they are rare.
+            line.str.starts_with("dn:").alias("dn"),
             cont.alias("cont"),
-            ~line.str.contains(_PLAIN).alias("special"),
             # splitn keeps the rest whole; split_exact(": ", 1) would cut "description: Note: x" to "Note".
             line.str.splitn(": ", 2).alias("s"),
         )
         .unnest("s")
-        .select("ln", pl.col("field_0").alias("name"), pl.col("field_1").alias("value"), "dn", "cont", "special")
+        .select("ln", pl.col("field_0").alias("name"), pl.col("field_1").alias("value"), "dn", "cont")
+        # A plain line is "name: value" or "name:: base64", with no other colon in the name and no
+        # fill spaces; the rest is repaired batch by batch (_reparse).
+        # Ex) "mail:x" (no ": "), "cn:  x" (fill spaces), "description:Note: x" (a colon in the name).
+        .with_columns(
+            special=pl.col("value").is_null()
+            | pl.col("value").str.starts_with(" ")
+            | (pl.col("name").str.find(":", literal=True) < pl.col("name").str.len_bytes() - 1).fill_null(False)
+        )
     )
     try:
         yield from _bounded_batches(lf, batch_lines)
@@ -310,8 +325,8 @@ def _finish(rows: pl.DataFrame, attributes: frozenset[str] | None, source: str, 
         rows = rows.with_columns(rows["name"].scatter(idx, fixed["name"]), rows["value"].scatter(idx, fixed["value"]))
 
     # Entries are numbered from 1; lines before the first dn get 0 (and are refused below).
-    rows = rows.select("name", c("dn").cum_sum().cast(pl.UInt32).alias("eid"), "value", "ln")
-    by_name = {str(k[0]): v for k, v in rows.partition_by("name", as_dict=True, include_key=False).items()}
+    numbered = rows.select("name", c("dn").cum_sum().cast(pl.UInt32).alias("eid"), "value", "ln")
+    by_name = {str(k[0]): v for k, v in numbered.partition_by("name", as_dict=True, include_key=False).items()}
     # Distinct names are few: classify each spelling once, in Python.
     attr_of: dict[str, str] = {}
     for raw, part in by_name.items():
@@ -319,6 +334,12 @@ def _finish(rows: pl.DataFrame, attributes: frozenset[str] | None, source: str, 
         if not _NAME.match(bare):
             _raise_at(part.with_columns(name=pl.lit(raw)), "badname", source)
         attr_of[raw] = bare.lower().split(";", 1)[0]
+    spellings = [raw for raw, attr in attr_of.items() if attr == "dn"]
+    if set(spellings) - {"dn", "dn:"}:
+        # "DN: x" records too: number the entries again by every spelling of the tag.
+        numbered = rows.select("name", c("name").is_in(spellings).cum_sum().cast(pl.UInt32).alias("eid"), "value", "ln")
+        by_name = {str(k[0]): v for k, v in numbered.partition_by("name", as_dict=True, include_key=False).items()}
+    rows = numbered
 
     orphans = not rows["eid"][0]
     if orphans:
