@@ -331,15 +331,14 @@ def _findings(state: _State, rules: tuple[Rule, ...], ctx: CheckContext) -> list
     )
     drafts: list[tuple[int, str, str, list[str], list[str]]] = list(merged.sort("eid", maintain_order=True).iter_rows())
     out: list[Finding] = []
+    verdicts: dict[tuple[str, ...], tuple[list[str], tuple[ErrorType, ...], Severity]] = {}
     for eid, attr, value, codes, group_ids in drafts:
         dn, cn, kind, _mailbox = info[eid]
-        ordered = sorted(set(codes), key=lambda code: _ORDER[code])
-        errors = tuple(sorted({BY_CODE[code].error for code in ordered}, key=lambda e: _ERROR_ORDER[e]))
-        severity = (
-            Severity.ERROR
-            if any(BY_CODE[code].severity_in(ctx.profile) == Severity.ERROR for code in ordered)
-            else Severity.WARNING
-        )
+        # Findings share a few combinations of rules: each is ordered and judged once.
+        verdict = verdicts.get(key := tuple(codes))
+        if verdict is None:
+            verdict = verdicts[key] = _verdict(codes, ctx)
+        ordered, errors, severity = verdict
         holders: tuple[Holder, ...] = ()
         if group_ids:
             members = sorted(
@@ -368,6 +367,14 @@ def _findings(state: _State, rules: tuple[Rule, ...], ctx: CheckContext) -> list
             )
         )
     return _validate_updates(out, rules, ctx)
+
+
+def _verdict(codes: Iterable[str], ctx: CheckContext) -> tuple[list[str], tuple[ErrorType, ...], Severity]:
+    """The rules of a finding in catalogue order, its error types, and its severity."""
+    ordered = sorted(set(codes), key=lambda code: _ORDER[code])
+    errors = tuple(sorted({BY_CODE[code].error for code in ordered}, key=lambda e: _ERROR_ORDER[e]))
+    strict = any(BY_CODE[code].severity_in(ctx.profile) == Severity.ERROR for code in ordered)
+    return ordered, errors, Severity.ERROR if strict else Severity.WARNING
 
 
 def _keeper(members: list[tuple[int, str, str]], info: Mapping[int, tuple[str, str | None, str, bool]]) -> int | None:
