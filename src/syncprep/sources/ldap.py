@@ -104,12 +104,18 @@ def _check_filter(text: str) -> None:
 def _frame(eids: list[int], names: list[str], lists: list[list[bytes]]) -> pl.DataFrame:
     """A batch frame from one row per (entry, attribute) with its raw values (binary ones in base64).
 
-    One join, one decode and one split do the work of a decode per value; a value that is not
-    UTF-8 keeps what can be read and shows the rest as U+FFFD. NUL never occurs in the text
+    One join, then one UTF-8 check and one split in Polars, do the work of a decode per value (no
+    Python string per value). When some value is not UTF-8, the text is decoded in Python instead:
+    a value keeps what can be read and shows the rest as U+FFFD. NUL never occurs in the text
     attributes AD holds, but if one did the split would not line up, and each value is decoded alone.
     """
     raws = list(chain.from_iterable(lists))
-    values = b"\0".join(raws).decode("utf-8", "replace").split("\0")
+    joined = b"\0".join(raws)
+    values: pl.Series | list[str]
+    try:
+        values = pl.Series("value", [joined], dtype=pl.Binary).cast(pl.String).str.split("\0").explode()
+    except (pl.exceptions.ComputeError, pl.exceptions.InvalidOperationError):
+        values = joined.decode("utf-8", "replace").split("\0")
     if len(values) != len(raws):
         values = [raw.decode("utf-8", "replace") for raw in raws]
     counts = pl.Series("n", list(map(len, lists)), dtype=pl.UInt32)
@@ -119,7 +125,7 @@ def _frame(eids: list[int], names: list[str], lists: list[list[bytes]]) -> pl.Da
         .filter(pl.col("n") > 0)
         .select(pl.col("eid").repeat_by("n").explode(), pl.col("attr").repeat_by("n").explode().str.to_lowercase())
     )
-    return spread.with_columns(pl.Series("value", values, dtype=pl.String))
+    return spread.with_columns(values if isinstance(values, pl.Series) else pl.Series("value", values, dtype=pl.String))
 
 
 class LdapSource:
