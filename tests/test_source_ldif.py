@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import re
+import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -387,6 +388,26 @@ def test_dn_tag_spellings_across_batches(tmp_path: Path, tags: tuple[str, ...], 
     assert by_entry(batches) == expected
     if batch_lines < 1000:
         assert len(batches) > 1, "records are cut into batches at any spelling of the tag, not held as one"
+
+
+def test_binary_values_written_as_text(tmp_path: Path) -> None:
+    """ldbsearch writes objectGUID as a GUID string; LDIF may write printable bytes of any binary value
+    as they are. Both are bytes like base64 values, a GUID string in AD's byte order."""
+    guid = uuid.UUID("d2111359-443a-7e54-12f0-8971a2d771f9")
+    text = (
+        f"dn: CN=a\nobjectGUID: {guid}\nms-DS-ConsistencyGuid: {{{str(guid).upper()}}}\n\n"
+        f"dn: CN=b\nobjectGUID:: {b64(guid.bytes_le)}\nuserCertificate: plain\n"
+    )
+    path = write(tmp_path, text)
+    assert read(path) == [
+        Entry("CN=a", {"objectguid": (guid.bytes_le,), "ms-ds-consistencyguid": (guid.bytes_le,)}),
+        Entry("CN=b", {"objectguid": (guid.bytes_le,), "usercertificate": (b"plain",)}),
+    ]
+    guid64 = base64.b64encode(guid.bytes_le).decode()
+    assert by_entry(frames(path, ["objectguid", "ms-ds-consistencyguid", "usercertificate"])) == [
+        {"dn": ["CN=a"], "objectguid": [guid64], "ms-ds-consistencyguid": [guid64]},
+        {"dn": ["CN=b"], "objectguid": [guid64], "usercertificate": [base64.b64encode(b"plain").decode()]},
+    ]
 
 
 def test_empty_dn_is_an_entry(tmp_path: Path) -> None:

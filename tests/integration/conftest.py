@@ -73,6 +73,7 @@ class SambaServer(_Urls):
     seeded: int  # objects added from seed_ldif
     export_ldif: str  # the seeded objects read back with ldapsearch -LLL (README's attributes)
     export_ldapsearch_ldif: str  # the same as plain ldapsearch writes it (comments, paging trailer)
+    export_ldbsearch_ldif: str  # the same objects as Samba's ldbsearch writes them (objectGUID as text)
     state_dir: str
 
     def report(self) -> dict[str, object]:
@@ -179,6 +180,7 @@ def samba() -> Iterator[SambaServer]:
         seeded=report["added"],
         export_ldif=str(state / "export.ldif"),
         export_ldapsearch_ldif=str(state / "export-ldapsearch.ldif"),
+        export_ldbsearch_ldif=str(state / "export-ldbsearch.ldif"),
         state_dir=str(state),
     )
     if started and not KEEP:

@@ -54,6 +54,13 @@ def exported(samba: SambaServer) -> list[str]:
     return findings(result)
 
 
+def test_ldbsearch_export_equals_ldapsearch_export(samba: SambaServer, exported: list[str]) -> None:
+    """Samba's own ldbsearch writes objectGUID as a GUID string: the same findings, anchor duplicates included."""
+    result = scan([LdifSource(Path(samba.export_ldbsearch_ldif))], OPTIONS)
+    assert findings(result) == exported
+    assert any('"anchor"' in line for line in exported), "the seed plants a source-anchor collision"
+
+
 @pytest.mark.parametrize("client", CLIENTS)
 def test_ldaps_equals_export(samba: SambaServer, exported: list[str], client: str) -> None:
     result = live(samba.ldaps_url, simple(samba, client))

@@ -8,7 +8,7 @@
 #   tests/servers/samba.sh reset      # back to the pristine seeded state: stop, copy the saved copy back, start
 #   tests/servers/samba.sh status     # exit 0 if running and answering LDAP
 #   tests/servers/samba.sh provision  # a new domain from scratch (stops it first), seeded and saved
-#   tests/servers/samba.sh export     # write the seeded objects to export.ldif (ldapsearch over LDAPS)
+#   tests/servers/samba.sh export     # write the seeded objects to export.ldif (ldapsearch over LDAPS; also ldbsearch)
 #   tests/servers/samba.sh kinit      # a fresh Kerberos ticket for Administrator in the private cache
 #   tests/servers/samba.sh env        # shell exports for kinit/ldapsearch (eval "$(... env)")
 #
@@ -21,7 +21,8 @@
 # emea under OU=emea,OU=Contoso,...); what Samba refused is listed in $SAMBA_DIR/seed-report.json.
 # State: $SYNCPREP_SERVERS_DIR/samba (default /tmp/syncprep-test-servers/samba):
 #   dc/ the live domain, pristine/ the saved seeded copy, seed-report.json, krb5.conf, krb5cc,
-#   export.ldif (+ export-ldapsearch.ldif, ldapsearch's raw output), samba.log
+#   export.ldif (+ export-ldapsearch.ldif, ldapsearch's raw output, and export-ldbsearch.ldif,
+#   Samba's ldbsearch on the database), samba.log
 set -euo pipefail
 LOG_TAG=samba
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -38,6 +39,7 @@ SEED_BASE="OU=Contoso,$BASE_DN"
 ADMIN_PASSWORD=${SAMBA_ADMIN_PASSWORD:-Syncprep-Test-1}
 SEED_LDIF="$REPO/src/syncprep/data/demo.ldif"
 EXPORT="$SAMBA_DIR/export.ldif"
+LDB_EXPORT="$SAMBA_DIR/export-ldbsearch.ldif"
 PORTS=(389 636 3268 3269 88)
 # the attributes the README's export recipe asks for
 EXPORT_ATTRS=(objectClass cn sAMAccountName userPrincipalName mail mailNickname proxyAddresses targetAddress
@@ -167,6 +169,9 @@ do_export() {
     "${EXPORT_ATTRS[@]}")
   LDAPTLS_CACERT="$TLS_DIR/ca.pem" ldapsearch -LLL "${args[@]}" > "$EXPORT.tmp"
   LDAPTLS_CACERT="$TLS_DIR/ca.pem" ldapsearch "${args[@]}" > "$SAMBA_DIR/export-ldapsearch.ldif"
+  # export-ldbsearch.ldif: Samba's own ldbsearch on the database (objectGUID as text, "# record" comments).
+  ldbsearch -H "$DC/private/sam.ldb" -b "$SEED_BASE" '(|(objectClass=user)(objectClass=contact)(objectClass=group))' \
+    "${EXPORT_ATTRS[@]}" > "$LDB_EXPORT" 2>> "$SAMBA_DIR/samba.log"
   mv "$EXPORT.tmp" "$EXPORT"
   log "exported $(grep -c '^dn' "$EXPORT") objects to $EXPORT"
 }
@@ -186,7 +191,7 @@ up() {
     start_server
   fi
   do_kinit
-  [ -s "$EXPORT" ] || do_export
+  { [ -s "$EXPORT" ] && [ -s "$LDB_EXPORT" ]; } || do_export
 }
 
 print_env() {

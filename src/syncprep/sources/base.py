@@ -161,3 +161,16 @@ def ahead(make: Callable[[], Iterator[T]], depth: int, name: str) -> Iterator[T]
                 close()
 
     return in_background(produce, depth, name)
+
+
+# A GUID as text, with or without braces. Ex) "d2111359-443a-7e54-12f0-8971a2d771f9".
+GUID_TEXT = r"^\{?[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}\}?$"
+
+
+def guid_hex(value: pl.Expr) -> pl.Expr:
+    """A GUID string (no braces) as the hex of AD's bytes: the first three groups are little-endian.
+
+    Ex) "3f2504e0-4f89-11d3-9a0c-0305e82c3301" → "e004253f" "894f" "d311" "9a0c" "0305e82c3301".
+    """
+    order = [(6, 2), (4, 2), (2, 2), (0, 2), (11, 2), (9, 2), (16, 2), (14, 2), (19, 4), (24, 12)]
+    return pl.concat_str([value.str.slice(start, length) for start, length in order])

@@ -52,7 +52,7 @@ import polars as pl
 from ..errors import ConfigError, SourceError
 from ..model import Entry
 from ..schema import BINARY_ATTRIBUTES
-from .base import BATCH_SCHEMA, Progress, no_progress
+from .base import BATCH_SCHEMA, GUID_TEXT, Progress, guid_hex, no_progress
 
 BATCH_ENTRIES = 200_000
 _CHUNK = 1 << 20
@@ -178,7 +178,6 @@ _SEPARATOR_EVIDENCE = {
 }
 
 _HEX_VALUE = r"^[Xx]'(?:[0-9A-Fa-f]{2})*'$"
-_GUID_VALUE = r"^\{?[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}\}?$"
 _SID_VALUE = r"^[Ss]-[0-9]{1,3}-[0-9]{1,15}(?:-[0-9]{1,10}){1,15}$"
 _BASE64_VALUE = r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
 # Hex of a 16-bit number's two bytes in little-endian order, for vectorised lookups.
@@ -440,7 +439,7 @@ class _Reader:
         binary = binary.with_columns(
             form=pl.when(value.str.contains(_HEX_VALUE))
             .then(pl.lit("hex"))
-            .when(value.str.contains(_GUID_VALUE))
+            .when(value.str.contains(GUID_TEXT))
             .then(pl.lit("guid"))
             .when(value.str.contains(_SID_VALUE))
             .then(pl.lit("sid"))
@@ -451,7 +450,7 @@ class _Reader:
         hexes = binary.filter(form == "hex").with_columns(digits=value.str.slice(2).str.strip_suffix("'"))
         # Strip braces into a column of its own first: Polars would strip once per slice otherwise.
         guids = binary.filter(form == "guid").with_columns(digits=value.str.strip_chars("{}"))
-        guids = guids.with_columns(digits=_guid_hex(c("digits")))
+        guids = guids.with_columns(digits=guid_hex(c("digits")))
         sids = binary.filter(form == "sid")
         sids = sids.with_columns(digits=_sid_hex(sids["value"]))
         bad = pl.concat([binary.filter(form.is_null()), sids.filter(c("digits").is_null()).drop("digits")])
@@ -537,15 +536,6 @@ def _detect_separator(cells: pl.DataFrame) -> str:
         if score > best_score:
             best, best_score = sep, score
     return best
-
-
-def _guid_hex(value: pl.Expr) -> pl.Expr:
-    """A GUID string (no braces) as the hex of AD's bytes: the first three groups are little-endian.
-
-    Ex) "3f2504e0-4f89-11d3-9a0c-0305e82c3301" → "e004253f" "894f" "d311" "9a0c" "0305e82c3301".
-    """
-    order = [(6, 2), (4, 2), (2, 2), (0, 2), (11, 2), (9, 2), (16, 2), (14, 2), (19, 4), (24, 12)]
-    return pl.concat_str([value.str.slice(start, length) for start, length in order])
 
 
 def _le32_hex(number: pl.Expr) -> pl.Expr:

@@ -26,7 +26,7 @@ import polars as pl
 from ..errors import SourceError
 from ..model import Entry
 from ..schema import BINARY_ATTRIBUTES
-from .base import BATCH_SCHEMA, Parts, Progress, ahead, in_background, no_progress
+from .base import BATCH_SCHEMA, GUID_TEXT, Parts, Progress, ahead, guid_hex, in_background, no_progress
 
 BATCH_LINES = 700_000
 
@@ -375,6 +375,9 @@ def _finish(rows: pl.DataFrame, attributes: frozenset[str] | None, source: str, 
                 flag = True
             else:
                 part = _decode_text(part, attr, source, strict=attributes is not None)
+        elif attr in BINARY_ATTRIBUTES:
+            part = _binary_text(part)
+            flag = True
         if binary and "binary" not in part.columns:
             part = part.with_columns(binary=pl.lit(flag))
         out.setdefault(attr, []).append(part)
@@ -486,6 +489,20 @@ def _reparse(special: pl.DataFrame, source: str) -> pl.DataFrame:
     if urls.height:
         _raise_at(urls.with_columns(attr=c("name")), "url", source)
     return special.select("name", "value")
+
+
+def _binary_text(part: pl.DataFrame) -> pl.DataFrame:
+    """A binary attribute written as text: its bytes in base64, like every other binary value.
+
+    A GUID written out as text is its 16 bytes in AD's order, as ldbsearch writes objectGUID;
+    any other text is the bytes of its UTF-8 (LDIF may write printable bytes as they are).
+    Ex) "objectGUID: d2111359-443a-7e54-12f0-8971a2d771f9" -> "WRMR0jpEVH4S8Ilxotdx+Q==".
+    """
+    c = pl.col
+    as_guid = guid_hex(c("value").str.strip_chars("{}")).str.decode("hex", strict=False).bin.encode("base64")
+    return part.with_columns(
+        value=pl.when(c("value").str.contains(GUID_TEXT)).then(as_guid).otherwise(c("value").str.encode("base64"))
+    )
 
 
 def _decode_text(part: pl.DataFrame, attr: str, source: str, *, strict: bool) -> pl.DataFrame:
