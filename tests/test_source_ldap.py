@@ -292,3 +292,22 @@ def test_entry_reader_leaves_everything_else_to_ldap3() -> None:
     assert _read_entry(data[:-3]) is None  # cut short
     assert _read_entry(b"\x30\x0c\x02\x01\x07\x65\x07\x0a\x01\x00\x04\x00\x04\x00") is None  # searchResDone
     assert _read_entry(b"") is None
+
+
+@pytest.mark.parametrize(
+    "user, urls, start_tls, expected",
+    [
+        (None, ["ldaps://dc1"], False, "kerberos"),
+        ("CONTOSO\\ann", ["ldaps://dc1"], False, "simple"),  # AD and Samba take DOMAIN\name in a simple bind
+        ("CONTOSO\\ann", ["gcs://dc1"], False, "simple"),
+        ("CONTOSO\\ann", ["ldap://dc1"], True, "simple"),
+        ("CONTOSO\\ann", ["ldap://dc1"], False, "ntlm"),  # no TLS: the password stays off the wire
+        ("CONTOSO\\ann", ["gc://dc1"], False, "ntlm"),
+        ("CONTOSO\\ann", ["ldaps://dc1", "ldap://dc2", "x.ldif"], False, "ntlm"),
+        ("ann@contoso.com", ["ldap://dc1"], False, "simple"),  # then refused without --allow-plain-bind
+    ],
+)
+def test_default_sign_in(user: str | None, urls: list[str], start_tls: bool, expected: str) -> None:
+    from syncprep.cli import _default_auth
+
+    assert _default_auth(user, urls, start_tls) == expected

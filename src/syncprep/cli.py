@@ -35,7 +35,7 @@ from .rules.catalog import BY_CODE, RULES, Rule, select_rules
 from .rules.context import EXCLUSION_SETS, PROFILES
 from .sources import DEMO, DEMO_TENANT, DEMO_VERIFIED_DOMAINS, open_source
 from .sources.base import Progress, Source
-from .sources.ldap import AUTH_METHODS, CLIENTS, Credentials, LdapSettings, Secret, is_ldap_url, user_filter
+from .sources.ldap import AUTH_METHODS, CLIENTS, Credentials, LdapSettings, Secret, is_ldap_url, parse_url, user_filter
 
 FORMATS = ("text", "json", "jsonl", "csv")
 
@@ -195,7 +195,7 @@ def _ldap_options(command: Callable[..., None]) -> Callable[..., None]:
             "--auth",
             type=click.Choice(AUTH_METHODS),
             help="How to sign in: simple, ntlm, kerberos, anonymous "
-            "(default: kerberos without --user; ntlm for DOMAIN\\name; simple otherwise).",
+            "(default: kerberos without --user; ntlm for DOMAIN\\name without TLS; simple otherwise).",
         ),
         click.option("--user", metavar="NAME", help="Sign in as NAME (UPN, DOMAIN\\name or DN)."),
         click.option(
@@ -243,6 +243,18 @@ def _password(password_env: str | None, password_file: str | None, needed: bool)
     return Secret(click.prompt("Password", hide_input=True, err=True))
 
 
+def _default_auth(user: str | None, sources: Sequence[str], start_tls: bool) -> str:
+    """Kerberos without a user; otherwise a simple bind, which AD and Samba take for every form
+    of name. Only DOMAIN\\name over a connection without TLS signs in with NTLM instead, so that
+    the password does not cross the network in clear text.
+    Ex) 'CONTOSO\\ann' on ldaps:// -> simple; on ldap:// without --start-tls -> ntlm.
+    """
+    if not user:
+        return "kerberos"
+    protected = start_tls or all(parse_url(s).tls for s in sources if is_ldap_url(s))
+    return "ntlm" if "\\" in user and not protected else "simple"
+
+
 def _ldap_settings(sources: Sequence[str], options: dict[str, Any]) -> LdapSettings | None:
     if options.get("password_argument") is not None:
         raise ConfigError(
@@ -252,7 +264,7 @@ def _ldap_settings(sources: Sequence[str], options: dict[str, Any]) -> LdapSetti
     if not any(is_ldap_url(s) for s in sources):
         return None
     user = options.get("user")
-    method = options.get("auth") or ("kerberos" if not user else "ntlm" if "\\" in user else "simple")
+    method = options.get("auth") or _default_auth(user, sources, options["start_tls"])
     if method in ("simple", "ntlm") and not user:
         raise ConfigError(f"--auth {method} needs --user")
     password = _password(options.get("password_env"), options.get("password_file"), needed=method in ("simple", "ntlm"))

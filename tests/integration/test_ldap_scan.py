@@ -6,6 +6,7 @@ catalog and Kerberos; slapd (100,000 AD-shaped objects) has AD's 1000-entry page
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -399,6 +400,8 @@ def test_ntlm_refused_by_samba_is_explained(samba: SambaServer) -> None:
     done = syncprep(
         [
             samba.ldaps_url,
+            "--auth",
+            "ntlm",
             "--user",
             f"{samba.domain}\\Administrator",
             "--password-env",
@@ -410,3 +413,19 @@ def test_ntlm_refused_by_samba_is_explained(samba: SambaServer) -> None:
     )
     one_line_error(done, "NTLM", "--auth kerberos")
     assert samba.password not in done.stderr
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_down_level_name_over_tls_signs_in_simply(
+    samba: SambaServer, exported: list[str], client: str, tmp_path: Path
+) -> None:
+    """DOMAIN\\name over LDAPS needs no NTLM: a simple bind, which AD and Samba take, reads everything."""
+    out = tmp_path / "f.jsonl"
+    sign_in = ["--client", client, "--user", f"{samba.domain}\\Administrator", "--password-env", "SP_PW"]
+    tenant = ["--verified-domains", ",".join(OPTIONS.verified_domains), "--tenant", str(OPTIONS.tenant)]
+    output = ["--format", "jsonl", "-o", str(out)]
+    done = syncprep(
+        [samba.ldaps_url, *sign_in, "--ca-file", samba.ca_file, *tenant, *output], env={"SP_PW": samba.password}
+    )
+    assert done.returncode == 1, done.stderr
+    assert sorted(json.dumps(json.loads(line), sort_keys=True) for line in out.read_text().splitlines()) == exported
