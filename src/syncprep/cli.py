@@ -204,7 +204,7 @@ def _ldap_options(command: Callable[..., None]) -> Callable[..., None]:
         click.option(
             "--password-file",
             type=click.Path(dir_okay=False),
-            help="Read the password from the first line of this file.",
+            help="Read the password from the first line of this file (- for standard input).",
         ),
         click.option("--allow-plain-bind", is_flag=True, help="Allow a simple bind without TLS (sends the password)."),
         click.option(
@@ -229,6 +229,8 @@ def _password(password_env: str | None, password_file: str | None, needed: bool)
         if value is None:
             raise ConfigError(f"--password-env {password_env}: no such environment variable is set")
         return Secret(value)
+    if password_file == "-":  # standard input, as from a secrets manager: printf %s "$PW" | syncprep ...
+        return Secret(sys.stdin.readline().rstrip("\r\n"))
     if password_file:
         try:
             with open(password_file, encoding="utf-8-sig") as handle:
@@ -239,7 +241,10 @@ def _password(password_env: str | None, password_file: str | None, needed: bool)
     if not needed:
         return None
     if not sys.stdin.isatty():
-        raise ConfigError("a password is needed and there is no terminal to ask: use --password-env or --password-file")
+        raise ConfigError(
+            "a password is needed and there is no terminal to ask: use --password-env VAR or --password-file FILE "
+            "(- reads it from standard input)"
+        )
     return Secret(click.prompt("Password", hide_input=True, err=True))
 
 

@@ -201,14 +201,17 @@ def _same_dns(lines: list[str]) -> list[str]:
 # -- errors: one line, exit 2, nothing secret -------------------------------------------------------
 
 
-def syncprep(args: Sequence[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def syncprep(
+    args: Sequence[str], env: dict[str, str] | None = None, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "syncprep", "scan", *args, "--no-progress"],
         capture_output=True,
         text=True,
         timeout=120,
         env={**os.environ, **(env or {})},
-        stdin=subprocess.DEVNULL,
+        input=stdin,
+        stdin=subprocess.DEVNULL if stdin is None else None,
     )
 
 
@@ -393,6 +396,16 @@ def test_duplicates_span_a_directory_and_a_file(samba: SambaServer, tmp_path: Pa
     assert shared, "the partner's copy duplicates a live address"
     holders = {h.dn for f in shared for h in f.holders}
     assert user.dn in holders and "CN=Partner Copy,OU=Contacts,DC=partner,DC=test" in holders
+
+
+def test_password_from_standard_input(samba: SambaServer) -> None:
+    """--password-file - takes the password from a pipe (a secrets manager, a CI secret)."""
+    args = [samba.ldaps_url, "--user", samba.admin_upn, "--password-file", "-", "--ca-file", samba.ca_file]
+    done = syncprep([*args, "--format", "jsonl"], stdin=samba.password + "\n")
+    assert done.returncode == 1, done.stderr
+    assert done.stdout.count("\n") >= 40 and samba.password not in done.stdout + done.stderr
+    wrong = syncprep(args, stdin="Wrong-Passw0rd-4711\n")
+    one_line_error(wrong, "refused the user name or password")
 
 
 def test_ntlm_refused_by_samba_is_explained(samba: SambaServer) -> None:
