@@ -5,10 +5,12 @@ Everything that talks to a server lives in tests/integration/ against real Samba
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -311,3 +313,90 @@ def test_default_sign_in(user: str | None, urls: list[str], start_tls: bool, exp
     from syncprep.cli import _default_auth
 
     assert _default_auth(user, urls, start_tls) == expected
+
+
+@pytest.fixture
+def tls_server_for_another_name(tmp_path: Path) -> Iterator[tuple[int, Path]]:
+    """A TLS listener on 127.0.0.1 whose certificate (from a CA of its own) names only dc1.contoso.test."""
+    import datetime
+    import ssl
+    import threading
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test CA")])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(1)
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "dc1.contoso.test")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(2)
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("dc1.contoso.test")]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    ca_file, cert_file, key_file = tmp_path / "ca.pem", tmp_path / "cert.pem", tmp_path / "key.pem"
+    ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            try:
+                with context.wrap_socket(conn, server_side=True):
+                    pass  # the client gives up after the handshake
+            except (OSError, ssl.SSLError):
+                pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield listener.getsockname()[1], ca_file
+    stop.set()
+    thread.join()
+    listener.close()
+
+
+@pytest.mark.parametrize("client", ["python-ldap", "ldap3"])
+def test_certificate_for_another_name(tls_server_for_another_name: tuple[int, Path], client: str) -> None:
+    """A trusted certificate for another name: one line that names the names it is for."""
+    port, ca_file = tls_server_for_another_name
+    sign_in = ["--user", "a@b", "--password-env", "SP_PW", "--ca-file", str(ca_file), "--timeout", "5"]
+    done = subprocess.run(
+        [sys.executable, "-m", "syncprep", "scan", f"ldaps://127.0.0.1:{port}", "--client", client, *sign_in],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "SP_PW": "x"},
+        stdin=subprocess.DEVNULL,
+    )
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1, done.stderr
+    assert "is not for '127.0.0.1' but for dc1.contoso.test" in lines[0] and "--insecure" in lines[0], lines[0]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import math
+import re
 import ssl
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -221,6 +222,7 @@ class Failure(Enum):
     """What went wrong, whatever the client library called it."""
 
     UNTRUSTED = "untrusted certificate"
+    NAME_MISMATCH = "certificate for another name"
     TLS = "TLS handshake"
     CONNECT = "cannot connect"
     NO_ANSWER = "no answer"
@@ -246,6 +248,8 @@ def explain(failure: Failure, detail: str, endpoint: Endpoint, settings: LdapSet
     messages = {
         Failure.UNTRUSTED: f"the TLS certificate of {where} is not trusted (self-signed or from a private CA?): "
         "pass --ca-file with the CA certificate that issued it, or --insecure to skip the check (not recommended)",
+        Failure.NAME_MISMATCH: f"the TLS certificate of {where} is not for {endpoint.host!r} but for {detail}: connect "
+        "by one of those names (usually the server's full DNS name), or --insecure to skip the check (not recommended)",
         Failure.TLS: f"TLS with {where} failed ({detail}): check the port (LDAPS 636, global catalog over TLS 3269) "
         "and that the server has a certificate",
         Failure.CONNECT: f"cannot connect to {where} ({detail}): check the host name and port "
@@ -329,6 +333,19 @@ def _diagnose(endpoint: Endpoint, settings: LdapSettings) -> tuple[Failure, str]
 _CERT_WORDS = ("certificate verify failed", "certificate_verify_failed", "self-signed", "self signed")
 
 
+def _name_mismatch(text: str) -> tuple[Failure, str] | None:
+    """A trusted certificate for other names: the names it is for, from ldap3's or Python's message.
+
+    Ex) ldap3: "certificate {... 'subjectAltName': (('DNS', 'dc1.contoso.com'),)} doesn't match any name in
+    ['10.0.0.5']"; Python: "Hostname mismatch, certificate is not valid for '10.0.0.5'".
+    """
+    low = text.lower()
+    if not ("doesn't match" in low and "certificate" in low) and "hostname mismatch" not in low:
+        return None
+    names = re.findall(r"\('(?:DNS|IP Address)', '([^']*)'\)", text) or re.findall(r"\('commonName', '([^']*)'\)", text)
+    return Failure.NAME_MISMATCH, ", ".join(dict.fromkeys(names)) or "other names"
+
+
 class Ldap3Client:
     """The ldap3 library behind the Client face."""
 
@@ -410,6 +427,9 @@ class Ldap3Client:
 
         text = str(exc)
         low = text.lower()
+        mismatch = _name_mismatch(text)
+        if mismatch is not None:
+            return mismatch
         if isinstance(exc, ssl.SSLError) or any(w in low for w in _CERT_WORDS):
             return (Failure.UNTRUSTED, text) if any(w in low for w in _CERT_WORDS) else (Failure.TLS, text)
         if not isinstance(exc, lx.LDAPException):
@@ -795,6 +815,9 @@ class PythonLdapClient:
         info = exc.args[0] if exc.args and isinstance(exc.args[0], dict) else {}
         text = "; ".join(str(info[k]) for k in ("desc", "info") if info.get(k)) or str(exc)
         low = text.lower()
+        mismatch = _name_mismatch(text)
+        if mismatch is not None:
+            return mismatch
         if any(w in low for w in _CERT_WORDS):
             return Failure.UNTRUSTED, text
         if isinstance(exc, ldap.SERVER_DOWN | ldap.CONNECT_ERROR):
