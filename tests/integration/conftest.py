@@ -68,7 +68,7 @@ class SambaServer(_Urls):
     password: str  # Administrator's password
     ca_file: str  # PEM of the test CA that signed the server certificate
     env: Mapping[str, str]  # KRB5_CONFIG and KRB5CCNAME (a ticket for Administrator) and LDAPTLS_CACERT
-    seed_ldif: str  # the source: src/syncprep/data/demo.ldif
+    seed_ldif: str  # the source: src/syncprep/data/demo.ldif, or $SYNCPREP_SAMBA_SEED
     seed_report: str  # JSON: objects added, skipped and changed, and the DN map source -> server
     seeded: int  # objects added from seed_ldif
     export_ldif: str  # the seeded objects read back with ldapsearch -LLL (README's attributes)

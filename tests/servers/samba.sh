@@ -37,7 +37,9 @@ DOMAIN=EXAMPLE
 BASE_DN="DC=example,DC=test"
 SEED_BASE="OU=Contoso,$BASE_DN"
 ADMIN_PASSWORD=${SAMBA_ADMIN_PASSWORD:-Syncprep-Test-1}
-SEED_LDIF="$REPO/src/syncprep/data/demo.ldif"
+# Any AD-shaped LDIF can seed the domain instead of the sample: SYNCPREP_SAMBA_SEED=FILE (a new seed
+# provisions a new domain; the integration tests that look for the sample's own objects then skip).
+SEED_LDIF="$(realpath "${SYNCPREP_SAMBA_SEED:-$REPO/src/syncprep/data/demo.ldif}")"
 EXPORT="$SAMBA_DIR/export.ldif"
 LDB_EXPORT="$SAMBA_DIR/export-ldbsearch.ldif"
 PORTS=(389 636 3268 3269 88)
