@@ -284,6 +284,7 @@ def test_entry_reader_matches_ldap3(dn: bytes, attributes: dict[str, list[bytes]
 
     data = _message(dn, attributes, message_id=message_id)
     assert _read_entry(data) == _ldap3_reads(data) == (message_id, dn, attributes)
+    assert _read_entry(bytearray(data)) == (message_id, dn, attributes)  # however ldap3 holds the bytes
 
 
 def test_entry_reader_leaves_everything_else_to_ldap3() -> None:

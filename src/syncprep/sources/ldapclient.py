@@ -653,6 +653,8 @@ def _read_entry(data: bytes) -> tuple[int, bytes, dict[str, list[bytes]]] | None
     attributes SEQUENCE OF SEQUENCE { type OCTET STRING, vals SET OF OCTET STRING } } }.
     Lengths are BER definite lengths: one byte below 0x80, else 0x8N and N bytes.
     """
+    if not isinstance(data, bytes):
+        data = bytes(data)  # a bytearray or memoryview: names must be hashable, values bytes
     end = len(data)
     try:
         if data[0] != 0x30:
@@ -730,7 +732,7 @@ def _read_entry(data: bytes) -> tuple[int, bytes, dict[str, list[bytes]]] | None
                 p += n
             attrs[name] = values
         return (message_id, dn, attrs) if p == end else None
-    except (IndexError, UnicodeDecodeError):
+    except (IndexError, ValueError):  # cut short, or a name that is not UTF-8: ldap3 decides
         return None
 
 
