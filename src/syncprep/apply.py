@@ -524,9 +524,7 @@ def apply_plan(
 ) -> Report:
     """Journal the whole plan as a new batch, then send it."""
     journal = Journal(ws)
-    unfinished = journal.unfinished()
-    if unfinished:
-        raise WorkspaceError(_unfinished_message(unfinished))
+    _refuse_unfinished(journal)
     batch_id, rows = journal.create_batch("apply", endpoint.url, plan.scan_id, journal_changes(plan), note=note)
     batch = journal.batch(batch_id)
     writer = Writer(journal, client, batch, settings, endpoint, window=window, progress=progress)
@@ -592,19 +590,20 @@ def check_undoable(journal: Journal, batch: Batch) -> None:
             f"batch {batch.id} is itself an undo (of batch {batch.undoes}); to write those values again, "
             "decide the findings again and apply"
         )
-    unfinished = journal.unfinished()
-    if unfinished:
-        raise WorkspaceError(_unfinished_message(unfinished))
+    _refuse_unfinished(journal)
     if not batch.counts.get("applied"):
         raise WorkspaceError(f"batch {batch.id} has no applied change left to undo")
 
 
-def _unfinished_message(batches: Sequence[Batch]) -> str:
-    ids = ", ".join(str(b.id) for b in batches)
-    return (
-        f"batch {ids} did not finish (interrupted or disconnected): 'syncprep apply --resume' settles it "
-        "first ('syncprep journal' shows it)"
-    )
+def _refuse_unfinished(journal: Journal) -> None:
+    """A new batch waits until every earlier one is settled (apply --resume)."""
+    unfinished = journal.unfinished()
+    if unfinished:
+        ids = ", ".join(str(b.id) for b in unfinished)
+        raise WorkspaceError(
+            f"batch {ids} did not finish (interrupted or disconnected): 'syncprep apply --resume' settles it "
+            "first ('syncprep journal' shows it)"
+        )
 
 
 __all__ = [

@@ -35,13 +35,13 @@ from .apply import (
     value_changes,
     writable_endpoint,
 )
-from .cli_fix import _db_option, _err, _plan_or_conflicts, _show
+from .cli_fix import _db_option, _err, _plan_or_conflicts, _warn_unsafe
 from .errors import ConfigError
 from .journal import Batch, Journal, is_locked, show_value, writer_lock
 from .plan import AttributeChange, ObjectChange, Plan, write_plan
 from .runtime import paused_gc
 from .sources.ldapclient import LdapSettings, WriteClient
-from .workspace import DecisionAction, open_workspace
+from .workspace import open_workspace
 
 
 def _max_changes_option(command: Any) -> Any:
@@ -155,12 +155,7 @@ def apply_command(
         if not yes:
             header = f"syncprep apply (dry run): scan {scan.id}, {what}, for {endpoint.url}"
             write_plan(plan, sys.stdout, header=header)
-            for intent in plan.unsafe:
-                if intent.action == DecisionAction.EDIT:
-                    change = f"{_show(intent.old)} -> {_show(intent.new)}"
-                else:
-                    change = f"REMOVE {_show(intent.old)}"
-                _err(f"warning: unsafe: finding {intent.finding_id}: {intent.dn}: {intent.attribute} {change}")
+            _warn_unsafe(plan)
             _dry_run_done(what, endpoint, values, max_changes)
             return
         check_threshold(values, max_changes)

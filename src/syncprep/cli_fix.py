@@ -118,6 +118,16 @@ def scan_recorder(db: str) -> Callable[[ScanResult], None]:
 # findings
 
 
+def _warn_unsafe(plan: Plan) -> None:
+    """A warning line for each unsafe change of a plan (an address or sign-in name changes)."""
+    for intent in plan.unsafe:
+        if intent.action == DecisionAction.EDIT:
+            change = f"{_show(intent.old)} -> {_show(intent.new)}"
+        else:
+            change = f"REMOVE {_show(intent.old)}"
+        _err(f"warning: unsafe: finding {intent.finding_id}: {intent.dn}: {intent.attribute} {change}")
+
+
 def _show(value: str | None) -> str:
     """A value with invisible characters and edge spaces made visible. Ex) "a\u200b" -> 'a\\u200b'."""
     if value is None:
@@ -349,12 +359,7 @@ def plan_command(output: str | None, fold: int, db: str) -> None:
             raise WorkspaceError(f"cannot write {output}: {exc.strerror}") from None
     for note in plan.notes:
         _err(f"note: {note}")
-    for intent in plan.unsafe:
-        if intent.action == DecisionAction.EDIT:
-            change = f"{_show(intent.old)} -> {_show(intent.new)}"
-        else:
-            change = f"REMOVE {_show(intent.old)}"
-        _err(f"warning: unsafe: finding {intent.finding_id}: {intent.dn}: {intent.attribute} {change}")
+    _warn_unsafe(plan)
     if not plan.objects:
         _err("plan: nothing to change (no accepted EDIT or REMOVE decisions pending)")
     else:

@@ -111,13 +111,12 @@ def _frame(eids: list[int], names: list[str], lists: list[list[bytes]]) -> pl.Da
     """
     raws = list(chain.from_iterable(lists))
     joined = b"\0".join(raws)
-    values: pl.Series | list[str]
     try:
         values = pl.Series("value", [joined], dtype=pl.Binary).cast(pl.String).str.split("\0").explode()
     except (pl.exceptions.ComputeError, pl.exceptions.InvalidOperationError):
-        values = joined.decode("utf-8", "replace").split("\0")
+        values = pl.Series("value", joined.decode("utf-8", "replace").split("\0"), dtype=pl.String)
     if len(values) != len(raws):
-        values = [raw.decode("utf-8", "replace") for raw in raws]
+        values = pl.Series("value", [raw.decode("utf-8", "replace") for raw in raws], dtype=pl.String)
     counts = pl.Series("n", list(map(len, lists)), dtype=pl.UInt32)
     spread = (
         pl.DataFrame({"eid": eids, "attr": names}, schema={"eid": pl.UInt32, "attr": pl.String})
@@ -125,7 +124,7 @@ def _frame(eids: list[int], names: list[str], lists: list[list[bytes]]) -> pl.Da
         .filter(pl.col("n") > 0)
         .select(pl.col("eid").repeat_by("n").explode(), pl.col("attr").repeat_by("n").explode().str.to_lowercase())
     )
-    return spread.with_columns(values if isinstance(values, pl.Series) else pl.Series("value", values, dtype=pl.String))
+    return spread.with_columns(values)
 
 
 class LdapSource:

@@ -334,10 +334,10 @@ def _finish(rows: pl.DataFrame, attributes: frozenset[str] | None, source: str, 
         if not _NAME.match(bare):
             _raise_at(part.with_columns(name=pl.lit(raw)), "badname", source)
         attr_of[raw] = bare.lower().split(";", 1)[0]
-    spellings = [raw for raw, attr in attr_of.items() if attr == "dn"]
-    if set(spellings) - {"dn", "dn:"}:
+    if {raw for raw, attr in attr_of.items() if attr == "dn"} - {"dn", "dn:"}:
         # "DN: x" records too: number the entries again by every spelling of the tag.
-        numbered = rows.select("name", c("name").is_in(spellings).cum_sum().cast(pl.UInt32).alias("eid"), "value", "ln")
+        dn = _dn_lines(rows).cum_sum().cast(pl.UInt32).alias("eid")
+        numbered = rows.select("name", dn, "value", "ln")
         by_name = {str(k[0]): v for k, v in numbered.partition_by("name", as_dict=True, include_key=False).items()}
     rows = numbered
 
