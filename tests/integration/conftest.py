@@ -217,14 +217,29 @@ def slapd() -> Iterator[SlapdServer]:
         _run("slapd.sh", "stop")
 
 
+# Samba is seeded with the bundled sample unless SYNCPREP_SAMBA_SEED names another LDIF file
+# (tests/servers/samba.sh). Tests that look for the sample's own objects are marked sample_seed.
+SAMPLE_SEED = not os.environ.get("SYNCPREP_SAMBA_SEED")
+
+
+@pytest.fixture(scope="session")
+def sample_seed() -> bool:
+    """Whether Samba holds the bundled sample (rather than a SYNCPREP_SAMBA_SEED file)."""
+    return SAMPLE_SEED
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     here = Path(__file__).parent
+    skip = pytest.mark.skip(reason="looks for objects of the bundled sample seed (SYNCPREP_SAMBA_SEED is set)")
     for item in items:
         if here in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.integration)
+        if not SAMPLE_SEED and item.get_closest_marker("sample_seed"):
+            item.add_marker(skip)
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "integration: needs the real test directory servers (tests/servers)")
+    config.addinivalue_line("markers", "sample_seed: looks for objects of the bundled sample in Samba")
     # ldap3 2.9.1 checks certificate names with ssl.match_hostname, deprecated since Python 3.7
     config.addinivalue_line("filterwarnings", "ignore:ssl.match_hostname:DeprecationWarning")

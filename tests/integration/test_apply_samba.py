@@ -30,10 +30,7 @@ from syncprep.workspace import Filters, open_workspace
 if TYPE_CHECKING:
     from conftest import SambaServer
 
-# The apply tests edit objects of the bundled sample (see tests/servers/samba.sh, SYNCPREP_SAMBA_SEED).
-pytestmark = pytest.mark.skipif(
-    bool(os.environ.get("SYNCPREP_SAMBA_SEED")), reason="edits objects of the bundled sample seed"
-)
+pytestmark = pytest.mark.sample_seed  # the apply tests edit objects of the bundled sample
 
 PASSWORD_ENV = "SYNCPREP_TEST_SAMBA_PASSWORD"
 SCAN_OPTIONS = ["--verified-domains", "contoso.com,fabrikam.com", "--tenant", "contoso"]

@@ -25,10 +25,6 @@ from syncprep.sources.ldapclient import open_client
 if TYPE_CHECKING:
     from conftest import SambaServer, SlapdServer
 
-# Samba is seeded with the bundled sample unless SYNCPREP_SAMBA_SEED names another LDIF file (see
-# tests/servers/samba.sh); tests that look for the sample's own objects need the sample.
-SAMPLE_SEED = not os.environ.get("SYNCPREP_SAMBA_SEED")
-sample_seed_only = pytest.mark.skipif(not SAMPLE_SEED, reason="looks for objects of the bundled sample seed")
 OPTIONS = ScanOptions(verified_domains=("contoso.com", "fabrikam.com"), tenant="contoso")
 CLIENTS = ["python-ldap", "ldap3"]
 
@@ -52,18 +48,18 @@ def simple(server: SambaServer, client: str, **extra: object) -> LdapSettings:
 
 
 @pytest.fixture(scope="module")
-def exported(samba: SambaServer) -> list[str]:
+def exported(samba: SambaServer, sample_seed: bool) -> list[str]:
     """What a scan of the LDIF export of the seeded objects finds."""
     result = scan([LdifSource(Path(samba.export_ldif))], OPTIONS)
-    assert len(result.findings) > (50 if SAMPLE_SEED else 0), "the seed should carry problems"
+    assert len(result.findings) > (50 if sample_seed else 0), "the seed should carry problems"
     return findings(result)
 
 
-def test_ldbsearch_export_equals_ldapsearch_export(samba: SambaServer, exported: list[str]) -> None:
+def test_ldbsearch_export_equals_ldapsearch_export(samba: SambaServer, exported: list[str], sample_seed: bool) -> None:
     """Samba's own ldbsearch writes objectGUID as a GUID string: the same findings, anchor duplicates included."""
     result = scan([LdifSource(Path(samba.export_ldbsearch_ldif))], OPTIONS)
     assert findings(result) == exported
-    assert not SAMPLE_SEED or any('"anchor"' in line for line in exported), "the sample plants an anchor collision"
+    assert not sample_seed or any('"anchor"' in line for line in exported), "the sample plants an anchor collision"
 
 
 @pytest.mark.parametrize("client", CLIENTS)
@@ -104,7 +100,7 @@ def test_global_catalog_reads_the_forest(samba: SambaServer, exported: list[str]
         assert result.objects_read >= samba.seeded - 10
 
 
-@sample_seed_only
+@pytest.mark.sample_seed
 def test_base_and_filter_narrow_the_scan(samba: SambaServer) -> None:
     base = f"OU=Groups,{samba.seed_base}"
     groups = live(samba.ldaps_url, simple(samba, "python-ldap", base=base))
@@ -115,7 +111,7 @@ def test_base_and_filter_narrow_the_scan(samba: SambaServer) -> None:
     assert {f.object_class.value for f in only.findings} <= {"contact"}
 
 
-@sample_seed_only
+@pytest.mark.sample_seed
 def test_range_retrieval_reads_every_value(samba: SambaServer) -> None:
     """Read 306 proxy addresses in ranges of 100, as AD hands out member;range=0-1499."""
     settings = simple(samba, "python-ldap")

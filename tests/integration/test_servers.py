@@ -81,7 +81,7 @@ def samba_admin(samba: SambaServer, *, port: int | None = None) -> Connection:
 # --- Samba ---------------------------------------------------------------------------------------
 
 
-def test_samba_ldaps_bind_sees_every_seeded_object(samba: SambaServer) -> None:
+def test_samba_ldaps_bind_sees_every_seeded_object(samba: SambaServer, sample_seed: bool) -> None:
     conn = samba_admin(samba)
     found = paged(conn, samba.seed_base, RECIPIENTS, ["objectClass"])
     assert len(found) == samba.seeded
@@ -91,13 +91,13 @@ def test_samba_ldaps_bind_sees_every_seeded_object(samba: SambaServer) -> None:
     ]
     skipped = {s["dn"] for s in samba.report()["skipped"]}  # type: ignore[index]
     assert len(users) == len([r for r in source_users if r[0][1].decode() not in skipped])
-    assert len(users) > (300 if not os.environ.get("SYNCPREP_SAMBA_SEED") else 0)
+    assert len(users) > (300 if sample_seed else 0)
     # Samba's own objects are outside the seed base
     conn.search(samba.admin_dn, "(objectClass=user)", BASE, attributes=["isCriticalSystemObject"])
     assert conn.entries[0].isCriticalSystemObject.value is True
 
 
-def test_samba_seeded_values_are_the_source_values(samba: SambaServer) -> None:
+def test_samba_seeded_values_are_the_source_values(samba: SambaServer, sample_seed: bool) -> None:
     """Every attribute of every seeded object, byte for byte, except what the seed report lists."""
     report = samba.report()
     changed = {c["dn"] for c in report["changed"]}  # type: ignore[index]
@@ -117,7 +117,7 @@ def test_samba_seeded_values_are_the_source_values(samba: SambaServer) -> None:
             assert sorted(got.get(name, [])) == sorted(want.get(name.lower(), [])), (source_dn, name)
         compared += 1
     assert compared == samba.seeded - len(changed)
-    if os.environ.get("SYNCPREP_SAMBA_SEED"):
+    if not sample_seed:
         return
     # the sample's planted invisible and non-ASCII characters survived
     upns = {v for e in live.values() for v in e.get("userPrincipalName", [])}
@@ -148,7 +148,7 @@ def test_samba_starttls_and_plain_simple_bind(samba: SambaServer) -> None:
     assert plain.result["result"] == 8  # strongerAuthRequired
 
 
-@pytest.mark.skipif(bool(os.environ.get("SYNCPREP_SAMBA_SEED")), reason="counts mail users of the bundled sample")
+@pytest.mark.sample_seed
 def test_samba_global_catalog_has_the_exchange_attributes(samba: SambaServer) -> None:
     conn = samba_admin(samba, port=samba.gcs_port)
     conn.search("", "(msExchRecipientTypeDetails=2147483648)", SUBTREE, attributes=["targetAddress"], paged_size=1000)
